@@ -1,0 +1,27 @@
+# anibench — the two commands of the README, and a benchmark.
+#   make demo   set up .venv, build the smoke suite, run the baselines, score, print the table
+#   make test   set up .venv with test tools and run the test suite
+#   make bench  decode / scorer / store timings (benchmarks/bench_scorers.py)
+
+VENV   := .venv
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints/cpu.txt scripts/setup.sh
+	scripts/setup.sh dev
+	touch $@
+
+demo: setup
+	$(VENV)/bin/anibench run --out runs/smoke
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+bench: setup
+	$(VENV)/bin/python benchmarks/bench_scorers.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

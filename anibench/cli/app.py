@@ -1,0 +1,301 @@
+"""``anibench`` commands: suite, generators, scorers, generate, score, run, report."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from anibench.conditions import BUILTIN_CONDITIONS
+from anibench.errors import AnibenchError
+from anibench.generation import GENERATORS
+from anibench.runspec import RunSpec
+from anibench.scoring import SCORERS
+from anibench.suites import SUITES, load_suite
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark and reward suite for anime video generation.")
+suite_app = typer.Typer(no_args_is_help=True, help="List, inspect and build suites.")
+scorers_app = typer.Typer(no_args_is_help=True, help="List scorers and check them with the perturbation battery.")
+generators_app = typer.Typer(no_args_is_help=True, help="List generators.")
+app.add_typer(suite_app, name="suite")
+app.add_typer(scorers_app, name="scorers")
+app.add_typer(generators_app, name="generators")
+
+# Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 200, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except AnibenchError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+def _options(pairs: Optional[List[str]]) -> dict:
+    """``key=value`` pairs (values parsed as YAML scalars) into a dict."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected key=value, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+@contextmanager
+def _progress(label: str) -> Iterator:
+    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(stage: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+# -- suite ------------------------------------------------------------------------------
+@suite_app.command("list")
+def suite_list() -> None:
+    """Suite loaders available (built-in and from installed plugins)."""
+    for name in SUITES.names():
+        doc = (SUITES.get(name).__module__ or "")
+        console.print(f"{name:10s} {sys.modules[doc].__doc__.strip().splitlines()[0] if doc in sys.modules else ''}")
+
+
+@suite_app.command("show")
+def suite_show(
+    spec: str = typer.Argument("smoke", help="smoke | anisora:PATH | folder:PATH"),
+    opt: Optional[List[str]] = typer.Option(None, "--opt", "-o", help="loader option key=value (e.g. prompts=p.txt)"),
+    as_json: bool = typer.Option(False, "--json", help="print the cases as JSON"),
+) -> None:
+    """List a suite's cases: id, label, style, guides, files."""
+    suite = load_suite(spec, **_options(opt))
+    if as_json:
+        console.print_json(json.dumps({"suite": suite.describe(), "cases": [c.describe(suite.root) for c in suite]}))
+        return
+    table = Table(title=f"{suite.name} v{suite.version} — {len(suite)} cases ({suite.root})")
+    for column in ("id", "label", "style", "guides", "video", "mask", "prompt"):
+        table.add_column(column, overflow="fold")
+    for case in suite:
+        guides = ", ".join(f"{g.position:g}" for g in case.guides) or "–"
+        table.add_row(
+            case.id, case.label or "–", case.style or "–", guides, "yes" if case.video else "–",
+            case.mask_semantics.value if case.mask else "–", (case.prompt[:60] + "…") if len(case.prompt) > 60 else case.prompt or "(empty)",
+        )
+    console.print(table)
+    for bad in suite.invalid:
+        console.print(f"[red]invalid case[/red] {bad.error()}", highlight=False)
+
+
+@suite_app.command("build")
+def suite_build(
+    name: str = typer.Argument("smoke", help="only the smoke suite is built; others are loaded from disk"),
+    out: Optional[Path] = typer.Option(None, "--out", help="folder to build into (default: the cache)"),
+    per_action: Optional[int] = typer.Option(None, help="cases per action label and style"),
+    width: Optional[int] = typer.Option(None),
+    height: Optional[int] = typer.Option(None),
+    frames: Optional[int] = typer.Option(None, help="frames per clip"),
+    fps: Optional[float] = typer.Option(None),
+) -> None:
+    """Render the smoke suite (AniSora layout: video/, image/, mask/, manifest.json)."""
+    if name != "smoke":
+        raise typer.BadParameter("only 'smoke' is built; anisora and folder suites are read from disk")
+    suite = load_suite("smoke" if out is None else f"smoke:{out}", per_action=per_action, width=width,
+                       height=height, num_frames=frames, fps=fps)
+    console.print(f"smoke suite: {len(suite)} cases in {suite.root}")
+
+
+# -- plugins ----------------------------------------------------------------------------
+@generators_app.command("list")
+def generators_list() -> None:
+    """Registered generators."""
+    table = Table("name", "version", "description")
+    for name in GENERATORS.names():
+        cls = GENERATORS.get(name)
+        table.add_row(name, cls.version, (cls.__doc__ or "").strip().splitlines()[0])
+    console.print(table)
+
+
+@scorers_app.command("list")
+def scorers_list() -> None:
+    """Registered scorers with their range, direction, inputs and sampling."""
+    table = Table("name", "version", "range", "better", "inputs", "sampling", "available")
+    for name in SCORERS.names():
+        cls = SCORERS.get(name)
+        upper = "∞" if cls.upper == float("inf") else f"{cls.upper:g}"
+        reason = cls.unavailable_reason()
+        table.add_row(
+            name, cls.version, f"[{cls.lower:g}, {upper}] {cls.unit}".strip(), "higher" if cls.higher_is_better else "lower",
+            ", ".join(sorted(i.value for i in cls.requires)) or "frames", cls.sampling.describe(), reason or "yes",
+        )
+    console.print(table)
+
+
+@scorers_app.command("check")
+def scorers_check(
+    names: Optional[List[str]] = typer.Argument(None, help="scorer names (default: all available)"),
+    suite: List[str] = typer.Option(["smoke"], "--suite", help="suite spec(s) to check on"),
+    min_share: float = typer.Option(0.8, help="share of cases that must move as declared"),
+    max_side: int = typer.Option(320, help="shrink clips to this size first (directions do not depend on it)"),
+    limit: Optional[int] = typer.Option(None, help="at most this many cases per suite"),
+) -> None:
+    """Run the perturbation battery: does each scorer move as it declares under controlled changes?"""
+    from anibench.engine import resolve_scorers
+    from anibench.runspec import PluginSpec
+    from anibench.sanity import battery_inputs, run_battery
+
+    scorers, _ = resolve_scorers([PluginSpec(n) for n in names] if names else None)
+    failed = False
+    for spec in suite:
+        loaded = load_suite(spec)
+        samples = battery_inputs(loaded, max_side=max_side, limit=limit)
+        report = run_battery(scorers, samples, min_share=min_share)
+        table = Table(title=f"perturbation battery on {spec} ({len(samples)} clips)")
+        for column in ("scorer", "perturbation", "declared", "moved as declared", "share", "result"):
+            table.add_column(column)
+        for check in report.checks:
+            if not check.cases:
+                continue
+            ok = check.passed(min_share)
+            table.add_row(
+                check.scorer, check.perturbation, check.expected.value, f"{check.moved_as_declared}/{check.cases}",
+                f"{check.share:.2f}", "[green]pass[/green]" if ok else f"[red]FAIL[/red]{' (errors)' if check.errors else ''}",
+            )
+        console.print(table)
+        failed |= not report.passed
+    raise typer.Exit(1 if failed else 0)
+
+
+# -- runs -------------------------------------------------------------------------------
+def _spec_from_flags(spec_file, suite, opt, generator, condition, seed, scorer, limit, case) -> RunSpec:
+    """A run spec from a YAML file (if given) with command-line flags on top."""
+    data = RunSpec.from_yaml(spec_file).to_dict() if spec_file else {}
+    overrides = {
+        "suite": suite, "generators": generator or None, "conditions": condition or None,
+        "seeds": seed or None, "scorers": scorer or None, "limit": limit, "cases": case or None,
+    }
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if opt:
+        suite_spec = RunSpec(suite=data.get("suite", "smoke")).suite
+        data["suite"] = {**suite_spec, **_options(opt)}
+    return RunSpec.from_dict(data)
+
+
+def _default_out(spec: RunSpec) -> Path:
+    return Path("runs") / str(spec.suite.get("name", "run"))
+
+
+@app.command("run")
+def run_command(
+    spec_file: Optional[Path] = typer.Argument(None, help="YAML run spec (flags override it)"),
+    suite: Optional[str] = typer.Option(None, help="suite spec (default: smoke)"),
+    opt: Optional[List[str]] = typer.Option(None, "--opt", "-o", help="suite loader option key=value"),
+    generator: Optional[List[str]] = typer.Option(None, "--generator", "-g", help="name or name:key=value,..."),
+    condition: Optional[List[str]] = typer.Option(None, "--condition", "-c", help=f"{', '.join(BUILTIN_CONDITIONS)}, keyframes@p,.."),
+    seed: Optional[List[int]] = typer.Option(None, "--seed"),
+    scorer: Optional[List[str]] = typer.Option(None, "--scorer", "-s", help="default: every available scorer"),
+    limit: Optional[int] = typer.Option(None, help="first N cases"),
+    case: Optional[List[str]] = typer.Option(None, "--case", help="only these case ids"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/<suite>); rerun to resume"),
+    workers: int = typer.Option(2, help="scoring threads"),
+    report: bool = typer.Option(True, help="print the summary table at the end"),
+) -> None:
+    """Generate clips for suite × generators × conditions × seeds, score them, print the table."""
+    from anibench.runner import run
+
+    spec = _spec_from_flags(spec_file, suite, opt, generator, condition, seed, scorer, limit, case)
+    out = out or _default_out(spec)
+    with _progress("clips") as update:
+        results = run(spec, out, workers=workers, progress=update, command=shlex.join(sys.argv))
+    _summarise(results, out, report)
+
+
+@app.command("generate")
+def generate_command(
+    spec_file: Optional[Path] = typer.Argument(None, help="YAML run spec (flags override it)"),
+    suite: Optional[str] = typer.Option(None),
+    opt: Optional[List[str]] = typer.Option(None, "--opt", "-o", help="suite loader option key=value"),
+    generator: Optional[List[str]] = typer.Option(None, "--generator", "-g"),
+    condition: Optional[List[str]] = typer.Option(None, "--condition", "-c"),
+    seed: Optional[List[int]] = typer.Option(None, "--seed"),
+    limit: Optional[int] = typer.Option(None),
+    case: Optional[List[str]] = typer.Option(None, "--case"),
+    out: Optional[Path] = typer.Option(None, "--out"),
+) -> None:
+    """Generate clips only (no scoring); ``anibench run`` on the same --out scores them later."""
+    from anibench.runner import run
+
+    spec = _spec_from_flags(spec_file, suite, opt, generator, condition, seed, None, limit, case)
+    spec.scorers = []
+    out = out or _default_out(spec)
+    with _progress("clips") as update:
+        results = run(spec, out, progress=update, command=shlex.join(sys.argv))
+    _summarise(results, out, report=False)
+
+
+@app.command("score")
+def score_command(
+    videos: List[Path] = typer.Argument(..., help="video files or folders of videos"),
+    out: Path = typer.Option(..., "--out", help="run directory for scores (rerun to resume)"),
+    suite: Optional[str] = typer.Option(None, help="match clips to this suite's cases by file stem"),
+    opt: Optional[List[str]] = typer.Option(None, "--opt", "-o", help="suite loader option key=value"),
+    condition: Optional[str] = typer.Option(None, help="guides to check against (default: the case's own)"),
+    model: Optional[str] = typer.Option(None, help="model name for the table (default: the folder's name)"),
+    scorer: Optional[List[str]] = typer.Option(None, "--scorer", "-s"),
+    workers: int = typer.Option(2),
+    report: bool = typer.Option(True),
+) -> None:
+    """Score existing clips, with or without a suite."""
+    from anibench.runner import score_videos
+
+    loaded = load_suite(suite, **_options(opt)) if suite else None
+    model = model or (videos[0].resolve().name if videos[0].is_dir() else videos[0].resolve().parent.name)
+    with _progress("clips") as update:
+        results = score_videos(videos, out, model=model, suite=loaded, condition=condition, scorers=scorer,
+                               workers=workers, progress=update, command=shlex.join(sys.argv))
+    _summarise(results, out, report)
+
+
+def _summarise(results: dict, out: Path, report: bool) -> None:
+    counts = results["counts"]
+    this = counts["this_invocation"]
+    console.print(
+        f"[bold]{out}[/bold]: {counts['items']} clips {counts['items_by_status']}; this run generated "
+        f"{this['generated']}, scored {this['computed']}, reused {this['reused']} stored scores"
+    )
+    if results["failures"]:
+        console.print(f"[yellow]{len(results['failures'])} failed score(s):[/yellow]")
+        for failure in results["failures"][:20]:
+            console.print(f"  {failure['item_id']} · {failure['scorer']}: {failure['message']}", markup=False)
+        if len(results["failures"]) > 20:
+            console.print(f"  … and {len(results['failures']) - 20} more in {out / 'results.json'}")
+    if report:
+        from anibench.leaderboard.report import render_report
+
+        from anibench.results import load_samples
+
+        print(render_report([results], load_samples(out)))
+
+
+@app.command("report")
+def report_command(
+    runs: List[Path] = typer.Argument(..., help="run directories"),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="also write the table as CSV"),
+) -> None:
+    """Print the summary table of one or more runs as Markdown (and CSV with --csv)."""
+    from anibench.leaderboard.report import write_report
+
+    print(write_report(runs, csv))

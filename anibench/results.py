@@ -1,0 +1,141 @@
+"""Reading a run's store into per-sample records and per-model aggregates.
+
+This is the one place that knows how a run directory's results are laid out; the
+report and the leaderboard consume it rather than the SQLite file:
+
+    RUN_DIR/anibench.sqlite   the store (:mod:`anibench.store`)
+    RUN_DIR/samples.jsonl     one line per (clip, scorer), sorted, rewritten at the end of a run
+    RUN_DIR/results.json      config, provenance, counts, timings and aggregates
+    RUN_DIR/videos/...        generated clips
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from anibench.scoring import AGGREGATIONS
+from anibench.store import RunStore
+
+ALL_CONDITIONS = "all"
+RESULTS_FILE = "results.json"
+SAMPLES_FILE = "samples.jsonl"
+
+
+def sample_records(store: RunStore, item_ids: Iterable[str] | None = None, scorers: Iterable[str] | None = None) -> list[dict]:
+    """One record per (item, scorer): the value or why there is none.
+
+    Items that failed or did not apply before scoring get a record per scorer with that
+    status, so nothing is silently dropped from counts.
+    """
+    wanted = set(item_ids) if item_ids is not None else None
+    items = {row["item_id"]: row for row in store.items() if wanted is None or row["item_id"] in wanted}
+    scorer_names = list(scorers) if scorers is not None else None
+    by_pair = {(r["item_id"], r["scorer"]): r for r in store.item_scores() if r["item_id"] in items}
+    if scorer_names is None:
+        scorer_names = sorted({scorer for _, scorer in by_pair})
+    records = []
+    for item_id in sorted(items):
+        item = items[item_id]
+        for scorer in scorer_names:
+            record = {
+                "item_id": item_id,
+                "case_id": item["case_id"],
+                "model": item["model"],
+                "condition": item["condition"],
+                "seed": item["seed"],
+                "label": item["label"],
+                "style": item["style"],
+                "video": item["video_path"],
+                "video_sha256": item["video_sha256"],
+                "scorer": scorer,
+            }
+            score = by_pair.get((item_id, scorer))
+            if item["status"] not in ("generated", "given"):
+                record.update(status=item["status"], value=None, message=item["message"], details={})
+            elif score is None:
+                record.update(status="missing", value=None, message="not scored yet", details={})
+            else:
+                record.update(
+                    status=score["status"],
+                    value=score["value"] if score["status"] == "ok" else None,
+                    message=score["message"],
+                    details=score["details"] if score["status"] == "ok" else {},
+                    scorer_version=score["version"],
+                    params_hash=score["params_hash"],
+                    inputs_hash=score["inputs_hash"],
+                )
+            records.append(record)
+    return records
+
+
+def aggregate(records: Iterable[Mapping[str, Any]], scorers: Mapping[str, Mapping[str, Any]]) -> dict:
+    """{model: {condition or "all": {scorer: {value, n, n_ok, n_failed, n_not_applicable, ...}}}}.
+
+    ``value`` applies the scorer's aggregate rule to its ok values; NaN values count as
+    failures. ``scorers`` maps names to their ``Scorer.describe()``.
+    """
+    groups: dict[tuple[str, str, str], list[Mapping]] = defaultdict(list)
+    for record in records:
+        for condition in (record["condition"] or "-", ALL_CONDITIONS):
+            groups[(record["model"], condition, record["scorer"])].append(record)
+    out: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
+    for (model, condition, scorer), group in sorted(groups.items()):
+        meta = scorers.get(scorer, {})
+        values = [r["value"] for r in group if r["status"] == "ok" and r["value"] is not None and not math.isnan(r["value"])]
+        rule = meta.get("aggregate", "mean")
+        failed = sum(1 for r in group if r["status"] in ("failed", "missing")) + sum(
+            1 for r in group if r["status"] == "ok" and (r["value"] is None or math.isnan(r["value"]))
+        )
+        out[model][condition][scorer] = {
+            "value": AGGREGATIONS[rule](values) if values else None,
+            "aggregate": rule,
+            "n": len(group),
+            "n_ok": len(values),
+            "n_failed": failed,
+            "n_not_applicable": sum(1 for r in group if r["status"] == "not_applicable"),
+            "higher_is_better": meta.get("higher_is_better"),
+            "unit": meta.get("unit", ""),
+        }
+    return {model: dict(conds) for model, conds in out.items()}
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def write_samples(run_dir: Path, records: Iterable[Mapping[str, Any]]) -> Path:
+    path = Path(run_dir) / SAMPLES_FILE
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load_results(run_dir: str | Path) -> dict:
+    """The ``results.json`` of a finished run."""
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the run has not finished (rerun it to resume)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_samples(run_dir: str | Path) -> list[dict]:
+    """The per-sample records of a finished run (``samples.jsonl``)."""
+    path = Path(run_dir) / SAMPLES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the run has not finished (rerun it to resume)")
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]

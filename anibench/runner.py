@@ -1,0 +1,170 @@
+"""Entry points for whole runs: :func:`run` (generate + score a suite) and :func:`score_videos`.
+
+Both write a run directory (see :mod:`anibench.results`) and return the results
+payload that is also saved as ``results.json``. Rerunning with the same directory
+resumes: clips already generated are kept and scores already stored are reused.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from anibench.conditions import BUILTIN_CONDITIONS, get_condition
+from anibench.engine import Engine, Item, ProgressFn, RunLock, create_generators, plan_files, plan_run, resolve_scorers
+from anibench.errors import InputError
+from anibench.provenance import environment, git_state, library_versions
+from anibench.results import RESULTS_FILE, aggregate, sample_records, write_json_atomic, write_samples
+from anibench.runspec import PluginSpec, RunSpec
+from anibench.suite import Suite
+from anibench.suites import load_suite
+from anibench.suites.prompt_files import VIDEO_SUFFIXES
+
+DEFAULT_WORKERS = 2
+
+
+def run(
+    spec: RunSpec,
+    run_dir: str | Path,
+    *,
+    workers: int = DEFAULT_WORKERS,
+    progress: ProgressFn | None = None,
+    command: str = "",
+) -> dict[str, Any]:
+    """Generate every (case, generator, condition, seed) clip of ``spec`` and score it."""
+    run_dir = Path(run_dir).resolve()
+    generators = create_generators(spec)  # unknown plugin names fail before the suite is loaded
+    scorers, skipped = resolve_scorers(spec.scorers)
+    suite = load_suite(spec.suite)
+    items = plan_run(spec, suite, run_dir, generators)
+    with RunLock(run_dir):
+        engine = Engine(run_dir, scorers, suite=suite, workers=workers, progress=progress)
+        started = time.perf_counter()
+        engine.execute(items, command)
+        config = {"kind": "run", **spec.to_dict()}
+        generators = {}
+        for item in items:
+            if item.generator is not None and item.model not in generators:
+                generators[item.model] = item.generator.describe()
+        return _finalize(engine, items, suite, config, generators, skipped, time.perf_counter() - started)
+
+
+def score_videos(
+    paths: Sequence[str | Path],
+    run_dir: str | Path,
+    *,
+    model: str,
+    suite: str | Suite | None = None,
+    condition: str | None = None,
+    scorers: Sequence[str | PluginSpec] | None = None,
+    workers: int = DEFAULT_WORKERS,
+    progress: ProgressFn | None = None,
+    command: str = "",
+) -> dict[str, Any]:
+    """Score existing clips (files or folders of them); with a suite, clips match cases by file stem."""
+    run_dir = Path(run_dir).resolve()
+    files = _expand_videos(paths)
+    loaded = load_suite(suite) if isinstance(suite, str) else suite
+    items = plan_files(files, model, loaded, get_condition(condition) if condition else None)
+    scorer_objects, skipped = resolve_scorers([PluginSpec.parse(s) for s in scorers] if scorers else None)
+    with RunLock(run_dir):
+        engine = Engine(run_dir, scorer_objects, suite=loaded, workers=workers, progress=progress)
+        started = time.perf_counter()
+        engine.execute(items, command)
+        config = {
+            "kind": "score",
+            "videos": [str(p) for p in files],
+            "model": model,
+            "suite": loaded.describe() if loaded else None,
+            "condition": condition,
+            "scorers": [s.name for s in scorer_objects],
+        }
+        return _finalize(engine, items, loaded, config, {}, skipped, time.perf_counter() - started)
+
+
+def _expand_videos(paths: Sequence[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
+        else:
+            files.append(path)  # a missing file is recorded as that item's failure
+    if not files:
+        raise InputError(f"no video files in {', '.join(map(str, paths))}")
+    return files
+
+
+def _finalize(
+    engine: Engine,
+    items: Sequence[Item],
+    suite: Suite | None,
+    config: dict,
+    generators: dict,
+    skipped_scorers: dict[str, str],
+    seconds: float,
+) -> dict[str, Any]:
+    store = engine.store
+    scorer_meta = {s.name: s.describe() for s in engine.scorers}
+    records = sample_records(store, [i.item_id for i in items], scorer_meta)
+    write_samples(engine.run_dir, records)
+    invocation = store.invocations()[-1]
+    item_ids = {i.item_id for i in items}
+    statuses = [r for r in store.items() if r["item_id"] in item_ids]
+    payload = {
+        "anibench_version": library_versions()["anibench"],
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_dir": str(engine.run_dir),
+        "config": config,
+        "suite": suite.describe() if suite else None,
+        "conditions": {
+            c.name: {"positions": c.positions, "mask": c.use_mask, "description": c.description}
+            for c in {i.condition for i in items if i.condition is not None}
+        },
+        "generators": generators,
+        "scorers": scorer_meta,
+        "skipped_scorers": skipped_scorers,
+        "provenance": {"versions": library_versions(), "git": git_state(), "environment": environment()},
+        "counts": {
+            "items": len(items),
+            "items_by_status": _count(r["status"] for r in statuses),
+            "scores_by_status": _count(r["status"] for r in records),
+            "this_invocation": {k: invocation[k] for k in ("generated", "computed", "reused")},
+            "invocations": len(store.invocations()),
+        },
+        "timings": _timings(store, item_ids, statuses, seconds),
+        "results": aggregate(records, scorer_meta),
+        "failures": [
+            {k: r[k] for k in ("item_id", "case_id", "model", "condition", "scorer", "status", "message")}
+            for r in records
+            if r["status"] in ("failed", "missing")
+        ],
+    }
+    write_json_atomic(engine.run_dir / RESULTS_FILE, payload)
+    return payload
+
+
+def _count(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for value in values:
+        out[value] = out.get(value, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _timings(store, item_ids: set[str], items: list[dict], seconds: float) -> dict[str, Any]:
+    """Wall time of this invocation, and stored mean seconds per clip by generator and by scorer."""
+    per_scorer: dict[str, list[float]] = {}
+    for row in store.item_scores():
+        if row["item_id"] in item_ids and row["status"] == "ok" and row["seconds"] is not None:
+            per_scorer.setdefault(row["scorer"], []).append(row["seconds"])
+    generation: dict[str, list[float]] = {}
+    for item in items:
+        if item["seconds"] is not None:
+            generation.setdefault(item["model"], []).append(item["seconds"])
+    return {
+        "invocation_seconds": round(seconds, 3),
+        "generation_seconds_per_clip": {m: round(sum(v) / len(v), 4) for m, v in sorted(generation.items())},
+        "scorer_seconds_per_clip": {s: round(sum(v) / len(v), 4) for s, v in sorted(per_scorer.items())},
+    }

@@ -1,0 +1,150 @@
+"""The ``smoke`` suite: procedurally rendered anime-style clips, built in seconds on a CPU.
+
+The embedded default suite. Every action label is rendered in both styles (flat-cel
+"2d", shaded "3d"), ``per_action`` times with different characters and backgrounds, and
+written in the AniSora layout (``video/``, ``image/`` first frames, ``mask/`` motion
+masks, ``manifest.json``). Each case's metadata holds the renderer's ground truth
+(motion amplitude, character identity, camera motion) for metric tests.
+
+Built suites are cached under ``$ANIBENCH_CACHE`` (default ``~/.cache/anibench``) keyed
+by the parameters and the renderer's code and data, so loading twice renders once and
+editing the renderer rebuilds; building is atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from anibench.errors import SuiteError
+from anibench.images import GuideFit
+from anibench.resources import datasets_dir, load_yaml
+from anibench.smoke import render as render_module
+from anibench.smoke.render import ACTIONS, STYLES, ClipSpec, backgrounds, characters, describe_clip, render_clip
+from anibench.suite import GenerationDefaults, Suite
+from anibench.suites.common import case_from_record, read_table
+from anibench.video import Video
+
+VERSION = "2"
+MANIFEST = "manifest.json"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("ANIBENCH_CACHE", Path.home() / ".cache" / "anibench")).expanduser()
+
+
+def load(
+    path: str | None = None,
+    *,
+    per_action: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    seed: int = 0,
+) -> Suite:
+    """Load (building first if needed) the smoke suite in ``path`` or in the cache."""
+    params = _params(per_action, width, height, num_frames, fps, seed)
+    folder = Path(path).expanduser().resolve() if path else cache_root() / "suites" / f"smoke-v{VERSION}-{_key(params)}"
+    manifest = folder / MANIFEST
+    if manifest.is_file():
+        built = json.loads(manifest.read_text(encoding="utf-8")).get("params")
+        if path and built != params and any(v is not None for v in (per_action, width, height, num_frames, fps)):
+            raise SuiteError(f"{folder} holds a smoke suite built with {built}, not {params}", path=manifest)
+    else:
+        build(folder, **params)
+    records = read_table(manifest)
+    cases = tuple(case_from_record(r, folder, manifest, guide_fit=GuideFit.EXACT) for r in records)
+    built = json.loads(manifest.read_text(encoding="utf-8"))["params"]
+    return Suite(
+        "smoke", VERSION, cases, folder,
+        description="procedurally rendered anime-style clips (anibench built-in)",
+        defaults=GenerationDefaults(built["num_frames"], built["fps"]),
+        loader_options=built,
+    )
+
+
+def _params(per_action, width, height, num_frames, fps, seed) -> dict:
+    defaults = load_yaml("smoke.yaml")["defaults"]
+    return {
+        "per_action": int(per_action if per_action is not None else defaults.get("per_action", 2)),
+        "width": int(width or defaults["width"]),
+        "height": int(height or defaults["height"]),
+        "num_frames": int(num_frames or defaults["num_frames"]),
+        "fps": float(fps or defaults["fps"]),
+        "seed": int(seed),
+    }
+
+
+def _key(params: dict) -> str:
+    """Cache key: the parameters plus the renderer's code and data, so edits rebuild the suite."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    for source in (Path(render_module.__file__), datasets_dir() / "smoke.yaml"):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def plan(per_action: int, width: int, height: int, num_frames: int, fps: float, seed: int) -> list[tuple[str, ClipSpec]]:
+    """(case id, clip spec) for every case; characters and backgrounds rotate so all appear."""
+    cast, scenes = characters(), backgrounds()
+    if not 1 <= per_action <= len(cast):
+        raise SuiteError(f"per_action must be between 1 and {len(cast)} (one character per repeat)")
+    specs = []
+    for a, action in enumerate(ACTIONS):
+        for s, style in enumerate(STYLES):
+            for k in range(per_action):
+                character = cast[(a + s * 3 + k * 2) % len(cast)]
+                background = scenes[(a + s + k) % len(scenes)]
+                case_id = f"{style}_{action}_{character.name.lower()}"
+                spec = ClipSpec(character.name, action, style, background, num_frames, fps, width, height, seed + len(specs))
+                specs.append((case_id, spec))
+    return specs
+
+
+def build(folder: str | Path, **params) -> Path:
+    """Render every case into ``folder`` (atomically: a killed build leaves nothing behind)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        records = [_render_case(staging, case_id, spec) for case_id, spec in plan(**params)]
+        manifest = {"name": "smoke", "version": VERSION, "params": params, "cases": records}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+        try:
+            os.rename(staging, folder)
+        except OSError:
+            if not (folder / MANIFEST).is_file():  # not a concurrent build that finished first
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _render_case(root: Path, case_id: str, spec: ClipSpec) -> dict:
+    clip = render_clip(spec)
+    video = Video(clip.frames, spec.fps).write(root / "video" / f"{case_id}.mp4")
+    (root / "image").mkdir(exist_ok=True)
+    # The first-frame guide is the clip's own decoded frame 0, so the ground truth matches it exactly.
+    Image.fromarray(Video.read(video, max_frames=1).frames[0]).save(root / "image" / f"{case_id}.png")
+    record = {
+        "id": case_id,
+        "prompt": describe_clip(spec),
+        "label": spec.action,
+        "style": spec.style,
+        "video": f"video/{case_id}.mp4",
+        "image": f"image/{case_id}.png",
+        "metadata": clip.facts,
+    }
+    if clip.motion_mask is not None:
+        mask_frames = (clip.motion_mask[..., None] * 255).repeat(3, axis=-1).astype("uint8")
+        Video(mask_frames, spec.fps).write(root / "mask" / f"{case_id}.mp4")
+        record["mask"] = f"mask/{case_id}.mp4"
+        record["mask_semantics"] = "motion"
+    return record

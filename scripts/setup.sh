@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Creates .venv and installs anibench into it (editable) for this machine.
+#   scripts/setup.sh            runtime only
+#   scripts/setup.sh dev        runtime + test tools
+# Exact pins for the project's CPU machines come from constraints/cpu.txt, also
+# applied to build environments, so nothing here pulls CUDA wheels of torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+python="${PYTHON:-python3.11}"
+command -v "$python" >/dev/null 2>&1 || python=python3
+if [[ ! -x .venv/bin/python ]]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade "pip>=25.3"
+spec="."
+[[ -n "$extras" ]] && spec=".[${extras}]"
+.venv/bin/python -m pip install --quiet \
+    -c constraints/cpu.txt --build-constraint constraints/cpu.txt \
+    -e "$spec"
+.venv/bin/python -m pip check

@@ -1,0 +1,56 @@
+"""Shared fixtures: the real AniSora sample clips beside the checkout, an isolated cache, tiny clips."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ANIBENCH_SHARED", REPO.parent / "shared"))
+SAMPLES = SHARED / "media" / "anisora-samples"
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """../shared/media/anisora-samples: real published AniSora clips (present in CI beside the checkout)."""
+    if not (SAMPLES / "manifest.json").is_file():
+        raise RuntimeError(
+            f"real test media not found at {SAMPLES}; CI provides ../shared beside the checkout "
+            "(set ANIBENCH_SHARED to point elsewhere)"
+        )
+    return SAMPLES
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory) -> Path:
+    """Built suites go to a per-session cache, never the user's ~/.cache."""
+    cache = tmp_path_factory.mktemp("anibench-cache")
+    os.environ["ANIBENCH_CACHE"] = str(cache)
+    return cache
+
+
+def textured(height: int, width: int, seed: int = 0, level: int = 90) -> np.ndarray:
+    """A smooth random texture (blurred luma noise, tinted): trackable by optical flow, compressible."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.normal(0, 40, (height, width)).astype(np.float32), (0, 0), 1.5)
+    tint = np.array([1.0, 0.85, 0.7], np.float32)
+    return np.clip(level + noise[..., None] * tint, 0, 255).astype(np.uint8)
+
+
+def moving_square(num_frames: int = 17, height: int = 64, width: int = 96, step: float = 2.0, seed: int = 0) -> np.ndarray:
+    """A textured square sliding right by ``step`` px per frame over a textured, static background."""
+    base = textured(height, width, seed)
+    patch = textured(20, 20, seed + 1, level=190)
+    frames = np.repeat(base[None], num_frames, axis=0)
+    for t in range(num_frames):
+        x = int(round(8 + step * t)) % (width - 20)
+        frames[t, 20:40, x : x + 20] = patch
+    return frames
