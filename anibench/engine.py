@@ -10,7 +10,6 @@ case and file, and the run goes on.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import threading
@@ -28,8 +27,7 @@ from anibench.provenance import sha256_file
 from anibench.runspec import PluginSpec, RunSpec
 from anibench.scoring import SCORERS, Input, Scorer, ScoreInput, ScoreResult, inputs_fingerprint
 from anibench.store import RunStore, ScoreKey
-from anibench.suite import Case, Suite
-from anibench.suites import load_suite
+from anibench.suite import Case, GenerationDefaults, Suite
 from anibench.suites.common import safe_id
 from anibench.video import Video
 
@@ -58,41 +56,6 @@ class _Outcome:
     result: ScoreResult | None = None
     error: BaseException | None = None
     seconds: float = 0.0
-
-
-class RunLock:
-    """An exclusive lock on a run directory: two processes never write one run at once."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / "run.lock"
-        self._fh = None
-
-    def __enter__(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a+")
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._fh.close()
-            raise InputError("another anibench process is running in this run directory", path=self.path.parent) from None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self._fh, fcntl.LOCK_UN)
-        self._fh.close()
-
-    @staticmethod
-    def is_held(run_dir: Path) -> bool:
-        path = Path(run_dir) / "run.lock"
-        if not path.exists():
-            return False
-        with open(path, "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            return False
 
 
 class _LRU:
@@ -180,9 +143,8 @@ class Engine:
 
         def compute():
             gt = self.ground_truth(case)
-            defaults = self.suite.defaults if self.suite else None
-            kwargs = {"defaults": defaults} if defaults else {}
-            return resolve(case, condition, ground_truth=gt[0] if gt else None, **kwargs)
+            defaults = self.suite.defaults if self.suite else GenerationDefaults()
+            return resolve(case, condition, ground_truth=gt[0] if gt else None, defaults=defaults)
 
         return self._guidance.get((case.id, condition.name), compute)
 
@@ -241,18 +203,11 @@ class Engine:
                 self._put_item(item, status="generated", seconds=seconds, generated=True)
 
     def _request(self, item: Item) -> GenerationRequest:
-        guidance = self.guidance(item.case, item.condition)
         return GenerationRequest(
             case_id=item.case.id,
             prompt=item.case.prompt,
-            condition=guidance.condition,
-            guides=guidance.guides,
-            num_frames=guidance.num_frames,
-            fps=guidance.fps,
-            height=guidance.height,
-            width=guidance.width,
+            guidance=self.guidance(item.case, item.condition),
             seed=item.seed,
-            motion_region=guidance.motion_region,
             label=item.case.label,
             style=item.case.style,
             ground_truth=item.case.video,

@@ -8,16 +8,16 @@ module, which the registry imports only when the generator is selected.
 from __future__ import annotations
 
 import hashlib
-import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from anibench.conditions import GuideFrame
+from anibench.conditions import Guidance, GuideFrame
 from anibench.errors import InputError
+from anibench.plugin import Configurable
 from anibench.registry import Registry
 from anibench.video import Video
 
@@ -26,54 +26,63 @@ from anibench.video import Video
 class GenerationRequest:
     """Everything a generator gets for one clip.
 
-    ``guides`` are RGB frames at their frame indices (already fitted to ``width`` x
-    ``height``); ``motion_region`` is (T, H, W) bool, True where motion is wanted.
-    ``ground_truth`` is set for oracle baselines only (the ``reference`` generator).
+    ``guidance`` holds the guide frames (RGB, at their frame indices, fitted to the clip
+    size), the clip shape and the motion region (True where motion is wanted); the
+    properties below read it. ``ground_truth`` is set for oracle baselines only (the
+    ``reference`` generator).
     """
 
     case_id: str
     prompt: str
-    condition: str
-    guides: tuple[GuideFrame, ...]
-    num_frames: int
-    fps: float
-    height: int
-    width: int
+    guidance: Guidance
     seed: int = 0
-    motion_region: np.ndarray | None = field(default=None, repr=False)
     label: str | None = None
     style: str | None = None
     ground_truth: Path | None = None
 
+    @property
+    def condition(self) -> str:
+        return self.guidance.condition
 
-class Generator(ABC):
+    @property
+    def guides(self) -> tuple[GuideFrame, ...]:
+        return self.guidance.guides
+
+    @property
+    def num_frames(self) -> int:
+        return self.guidance.num_frames
+
+    @property
+    def fps(self) -> float:
+        return self.guidance.fps
+
+    @property
+    def height(self) -> int:
+        return self.guidance.height
+
+    @property
+    def width(self) -> int:
+        return self.guidance.width
+
+    @property
+    def motion_region(self) -> np.ndarray | None:
+        return self.guidance.motion_region
+
+
+class Generator(Configurable, ABC):
     """Base class of generator plugins.
 
     Class attributes: ``name``, ``version`` (bump when outputs change), ``requires_prompt``
     (an empty prompt is then an input error), ``default_params`` (tunable parameters,
-    part of the output's identity).
+    part of the output's identity; see :class:`~anibench.plugin.Configurable`).
     """
 
-    name: ClassVar[str]
-    version: ClassVar[str] = "1"
+    kind: ClassVar[str] = "generator"
     requires_prompt: ClassVar[bool] = True
-    default_params: ClassVar[Mapping[str, Any]] = {}
-
-    def __init__(self, **params: Any):
-        unknown = set(params) - set(self.default_params)
-        if unknown:
-            known = ", ".join(self.default_params) or "none"
-            raise InputError(f"generator {self.name!r} has no parameter(s) {sorted(unknown)}; known: {known}")
-        self._params = {**self.default_params, **params}
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
 
     def identity(self) -> str:
         """Short hash of name, version and parameters: which outputs belong together."""
-        payload = json.dumps([self.name, self.version, self._params], sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+        return hashlib.sha256(f"{self.name}\0{self.version}\0{self.params_hash()}".encode()).hexdigest()[:12]
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "params": self.params, "identity": self.identity()}

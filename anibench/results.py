@@ -19,8 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from anibench.errors import InputError
 from anibench.scoring import AGGREGATIONS
-from anibench.store import RunStore
+from anibench.store import RunLock, RunStore
 
 ALL_CONDITIONS = "all"
 RESULTS_FILE = "results.json"
@@ -126,16 +127,22 @@ def write_samples(run_dir: Path, records: Iterable[Mapping[str, Any]]) -> Path:
 
 def load_results(run_dir: str | Path) -> dict:
     """The ``results.json`` of a finished run."""
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the run has not finished (rerun it to resume)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(_finished(run_dir, RESULTS_FILE).read_text(encoding="utf-8"))
 
 
 def load_samples(run_dir: str | Path) -> list[dict]:
     """The per-sample records of a finished run (``samples.jsonl``)."""
-    path = Path(run_dir) / SAMPLES_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the run has not finished (rerun it to resume)")
-    with open(path, encoding="utf-8") as fh:
+    with open(_finished(run_dir, SAMPLES_FILE), encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def _finished(run_dir: str | Path, name: str) -> Path:
+    """``run_dir/name``, or a clear error when the run is still running or never finished."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RunStore.FILENAME).is_file():
+        raise InputError("not a run directory (no anibench.sqlite)", path=run_dir)
+    if RunLock.is_held(run_dir):
+        raise InputError("the run is still in progress; report it when it has finished", path=run_dir)
+    if not (run_dir / name).is_file():
+        raise InputError(f"the run has no {name}: it was interrupted; rerun it to resume and finish", path=run_dir)
+    return run_dir / name

@@ -12,12 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from anibench.conditions import BUILTIN_CONDITIONS, get_condition
-from anibench.engine import Engine, Item, ProgressFn, RunLock, create_generators, plan_files, plan_run, resolve_scorers
+from anibench.conditions import get_condition
+from anibench.engine import Engine, Item, ProgressFn, create_generators, plan_files, plan_run, resolve_scorers
 from anibench.errors import InputError
 from anibench.provenance import environment, git_state, library_versions
 from anibench.results import RESULTS_FILE, aggregate, sample_records, write_json_atomic, write_samples
-from anibench.runspec import PluginSpec, RunSpec
+from anibench.runspec import PluginSpec, RunSpec, check_model_name
+from anibench.store import RunLock
 from anibench.suite import Suite
 from anibench.suites import load_suite
 from anibench.suites.prompt_files import VIDEO_SUFFIXES
@@ -65,6 +66,7 @@ def score_videos(
 ) -> dict[str, Any]:
     """Score existing clips (files or folders of them); with a suite, clips match cases by file stem."""
     run_dir = Path(run_dir).resolve()
+    check_model_name(model)
     files = _expand_videos(paths)
     loaded = load_suite(suite) if isinstance(suite, str) else suite
     items = plan_files(files, model, loaded, get_condition(condition) if condition else None)

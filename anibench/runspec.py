@@ -21,9 +21,17 @@ from typing import Any
 import yaml
 
 from anibench.errors import InputError
+from anibench.suite import CASE_ID_PATTERN
 
 DEFAULT_GENERATORS = ("reference", "static", "crossfade")
 DEFAULT_CONDITIONS = ("i2v", "first-last")
+
+
+def check_model_name(name: str) -> str:
+    """Model names become folder names and table rows: letters, digits, '.', '_', '-'."""
+    if not CASE_ID_PATTERN.match(name or ""):
+        raise InputError(f"model name {name!r} must start with a letter or digit and use only letters, digits, '.', '_', '-'")
+    return name
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ class RunSpec:
         if self.scorers is not None:
             self.scorers = [PluginSpec.parse(s) for s in self.scorers]
         self.seeds = [int(s) for s in self.seeds]
-        labels = [g.display_name for g in self.generators]
+        labels = [check_model_name(g.display_name) for g in self.generators]
         duplicates = {label for label in labels if labels.count(label) > 1}
         if duplicates:
             raise InputError(f"generators {sorted(duplicates)} appear twice; give each a distinct 'label'")

@@ -2,7 +2,8 @@
 
 Each perturbation changes a clip (or its inputs) in a controlled way; each scorer
 declares in ``Scorer.expectations`` whether its value should go up, go down or stay
-put (within ``Scorer.none_tolerance``). :func:`run_battery` applies every perturbation
+put (within ``Scorer.none_tolerance``). A scorer must also stay put when an input it
+does not declare changes (a frames-only metric under ``swap_prompt``). :func:`run_battery` applies every perturbation
 to every case and reports, per scorer and perturbation, the share of cases that moved
 as declared. A value already at the bound it should move toward counts as moved.
 
@@ -36,11 +37,13 @@ import numpy as np
 from anibench.conditions import Condition, Guidance, GuideFrame, fit_guidance, resolve
 from anibench.errors import AnibenchError
 from anibench.images import fit_image
-from anibench.scoring import Expect, Scorer, ScoreInput
+from anibench.scoring import Expect, Input, Scorer, ScoreInput
 from anibench.suite import Suite
 from anibench.video import Video
 
 DEFAULT_MIN_SHARE = 0.8
+# Perturbations that change a single input: a scorer that does not declare it must not move.
+INPUT_PERTURBATIONS = {"swap_guide": Input.GUIDES, "swap_prompt": Input.PROMPT, "invert_mask": Input.MASK}
 Perturbation = Callable[[ScoreInput, ScoreInput], "ScoreInput | None"]
 
 
@@ -192,6 +195,12 @@ class BatteryReport:
         return not self.failures()
 
 
+def expectations_for(scorer: Scorer) -> dict[str, Expect]:
+    """The scorer's declared expectations, plus "no effect" for inputs it does not read."""
+    undeclared = {p: Expect.NONE for p, needed in INPUT_PERTURBATIONS.items() if needed not in scorer.requires}
+    return {**undeclared, **scorer.expectations}
+
+
 def moved_as_declared(before: float, after: float, expected: Expect, scorer: Scorer) -> bool:
     """Did ``before → after`` move as ``expected``? Staying at the bound it should move toward counts as yes.
 
@@ -250,11 +259,12 @@ def run_battery(
     samples are processed in ``workers`` threads.
     """
     names = [p for p in (perturbations if perturbations is not None else PERTURBATIONS)]
+    expected = {s.name: expectations_for(s) for s in scorers}
     checks = {
-        (s.name, p): PerturbationCheck(s.name, p, s.expectations[p])
+        (s.name, p): PerturbationCheck(s.name, p, expected[s.name][p])
         for s in scorers
         for p in names
-        if p in s.expectations
+        if p in expected[s.name]
     }
 
     donors = _most_different(samples)

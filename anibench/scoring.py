@@ -18,7 +18,6 @@ declared inputs), so changing any of these recomputes and nothing else does.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
@@ -32,6 +31,7 @@ import numpy as np
 from anibench.conditions import Guidance, GuideFrame
 from anibench.errors import AnibenchError, InputError, NotApplicable
 from anibench.features import DEFAULT_WORKING_SIDE, FeatureCache
+from anibench.plugin import Configurable
 from anibench.registry import Registry
 from anibench.video import Video
 
@@ -202,7 +202,7 @@ def _median(values: Sequence[float]) -> float:
 AGGREGATIONS = {"mean": _mean, "median": _median}
 
 
-class Scorer(ABC):
+class Scorer(Configurable, ABC):
     """Base class of every scorer; subclasses set the class attributes and implement ``compute``.
 
     Class attributes:
@@ -218,8 +218,7 @@ class Scorer(ABC):
         none_tolerance: how far the value may move and still count as "no effect".
     """
 
-    name: ClassVar[str]
-    version: ClassVar[str] = "1"
+    kind: ClassVar[str] = "scorer"
     requires: ClassVar[frozenset[Input]] = frozenset()
     sampling: ClassVar[FrameSampling] = FrameSampling()
     lower: ClassVar[float] = 0.0
@@ -228,23 +227,8 @@ class Scorer(ABC):
     unit: ClassVar[str] = ""
     aggregate: ClassVar[str] = "mean"
     min_frames: ClassVar[int] = 2
-    default_params: ClassVar[Mapping[str, Any]] = {}
     expectations: ClassVar[Mapping[str, Expect]] = {}
     none_tolerance: ClassVar[float] = 1e-6
-
-    def __init__(self, **params: Any):
-        unknown = set(params) - set(self.default_params)
-        if unknown:
-            known = ", ".join(self.default_params) or "none"
-            raise InputError(f"scorer {self.name!r} has no parameter(s) {sorted(unknown)}; known: {known}")
-        self._params = {**self.default_params, **params}
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
-    def params_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self._params, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def describe(self) -> dict[str, Any]:
         """Provenance: identity, parameters, inputs, preprocessing, range, direction, weights."""

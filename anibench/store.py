@@ -11,10 +11,13 @@ Tables:
     item_scores  which score answers (item, scorer), or why none does
     failures     every error, with the stage, case and file it concerns
     invocations  each time the run was (re)started, with how much it computed
+
+:class:`RunLock` (``run.lock``) keeps a second process out of a run directory while one writes it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
@@ -24,6 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
+
+from anibench.errors import InputError
+
+
+class RunLockedError(InputError):
+    """Another process holds the run directory."""
+
 
 SCHEMA_VERSION = 1
 
@@ -61,6 +71,41 @@ CREATE TABLE IF NOT EXISTS failures (
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunLock:
+    """An exclusive lock on a run directory: two processes never write one run at once."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / "run.lock"
+        self._fh = None
+
+    def __enter__(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.close()
+            raise RunLockedError("another anibench process is running in this run directory", path=self.path.parent) from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self._fh, fcntl.LOCK_UN)
+        self._fh.close()
+
+    @staticmethod
+    def is_held(run_dir: Path) -> bool:
+        path = Path(run_dir) / "run.lock"
+        if not path.exists():
+            return False
+        with open(path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,6 @@ class DynamicDegree(MotionScorer):
     expectations = {
         "freeze": Expect.DOWN,
         "shake": Expect.UP,
-        "swap_guide": Expect.NONE,
-        "swap_prompt": Expect.NONE,
-        "invert_mask": Expect.NONE,
     }
 
     def compute(self, sample: ScoreInput) -> ScoreResult:

@@ -17,8 +17,6 @@ _EXPECTATIONS = {
     "flicker": Expect.DOWN,
     "blur": Expect.DOWN,
     "swap_guide": Expect.DOWN,
-    "swap_prompt": Expect.NONE,
-    "invert_mask": Expect.NONE,
 }
 
 

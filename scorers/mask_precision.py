@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from anibench.features import flow_magnitude
 from anibench.conditions import resample_region
 from anibench.scoring import Expect, FrameSampling, Input, MotionScorer, ScoreInput, ScoreResult
@@ -30,8 +28,6 @@ class MaskMotionPrecision(MotionScorer):
     expectations = {
         "freeze": Expect.UP,
         "invert_mask": Expect.DOWN,
-        "swap_guide": Expect.NONE,
-        "swap_prompt": Expect.NONE,
     }
 
     def compute(self, sample: ScoreInput) -> ScoreResult:

@@ -35,9 +35,6 @@ class MotionSmoothness(MotionScorer):
         "reverse": Expect.NONE,
         "flicker": Expect.DOWN,
         "low_fps": Expect.DOWN,
-        "swap_guide": Expect.NONE,
-        "swap_prompt": Expect.NONE,
-        "invert_mask": Expect.NONE,
     }
 
     def compute(self, sample: ScoreInput) -> ScoreResult:

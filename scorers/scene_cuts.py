@@ -26,9 +26,6 @@ class SceneCuts(Scorer):
     expectations = {
         "splice": Expect.UP,
         "freeze": Expect.DOWN,
-        "swap_guide": Expect.NONE,
-        "swap_prompt": Expect.NONE,
-        "invert_mask": Expect.NONE,
     }
 
     def compute(self, sample: ScoreInput) -> ScoreResult:

@@ -23,9 +23,6 @@ class StaticClip(MotionScorer):
     expectations = {
         "freeze": Expect.UP,
         "shake": Expect.DOWN,
-        "swap_guide": Expect.NONE,
-        "swap_prompt": Expect.NONE,
-        "invert_mask": Expect.NONE,
     }
 
     def compute(self, sample: ScoreInput) -> ScoreResult:

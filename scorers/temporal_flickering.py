@@ -29,9 +29,6 @@ class TemporalFlickering(Scorer):
         "reverse": Expect.NONE,
         "flicker": Expect.DOWN,
         "blur": Expect.UP,
-        "swap_guide": Expect.NONE,
-        "swap_prompt": Expect.NONE,
-        "invert_mask": Expect.NONE,
     }
 
     def compute(self, sample: ScoreInput) -> ScoreResult:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import textwrap
 import tomllib
-from pathlib import Path
 
 import pytest
 

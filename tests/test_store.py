@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 
 from anibench.errors import InputError
-from anibench.store import RunStore, ScoreKey
+from anibench.results import load_results
+from anibench.store import RunLock, RunLockedError, RunStore, ScoreKey
 
 
 def key(sha="a" * 64, scorer="s", inputs="i"):
@@ -59,3 +60,19 @@ def test_schema_version_mismatch_is_refused(tmp_path):
     store.close()
     with pytest.raises(RuntimeError, match="schema 999"):
         RunStore.in_dir(tmp_path)
+
+
+def test_a_run_directory_has_one_writer_and_reports_wait_for_it(tmp_path):
+    RunStore.in_dir(tmp_path).close()
+    with RunLock(tmp_path):
+        assert RunLock.is_held(tmp_path)
+        with pytest.raises(RunLockedError, match="another anibench process"):
+            with RunLock(tmp_path):
+                pass
+        with pytest.raises(InputError, match="still in progress"):
+            load_results(tmp_path)
+    assert not RunLock.is_held(tmp_path)
+    with pytest.raises(InputError, match="interrupted; rerun it"):
+        load_results(tmp_path)
+    with pytest.raises(InputError, match="not a run directory"):
+        load_results(tmp_path / "elsewhere")

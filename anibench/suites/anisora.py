@@ -23,35 +23,26 @@ from pathlib import Path
 from anibench.errors import SuiteError
 from anibench.images import GuideFit
 from anibench.suite import Case, Suite
-from anibench.suites.common import CaseCollector, case_from_record, read_table
+from anibench.suites.common import CaseCollector, case_from_record, prompts_file, read_table, suite_root
 from anibench.suites.prompt_files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, load_prompt_file
 
 VERSION = "1"
 
 
 def load(path: str | None = None, *, prompts: str | None = None, guide_fit: str = "center-crop", name: str = "anisora") -> Suite:
-    if not path:
-        raise SuiteError("the anisora suite needs a folder: anisora:PATH (with image/ and video/, or a manifest.json)")
-    root = Path(path).expanduser().resolve()
-    if not root.is_dir():
-        raise SuiteError("suite folder not found", path=root)
+    root = suite_root(path, "anisora")
     fit = GuideFit(guide_fit)
     layout = _scan_layout(root)
 
-    manifest = Path(prompts).expanduser() if prompts else root / "manifest.json"
-    if prompts and not manifest.is_absolute() and not manifest.exists():
-        manifest = root / prompts
-    if prompts and not manifest.is_file():
-        raise SuiteError("prompts file not found", path=manifest)
-
+    manifest = prompts_file(root, prompts, ("manifest.json",))
     collected = CaseCollector()
-    if manifest.is_file() and manifest.suffix.lower() == ".txt":
+    if manifest is not None and manifest.suffix.lower() == ".txt":
         load_prompt_file(manifest, root, fit, collected)
         collected.cases = [
             replace(c, video=layout[c.id]["video"]) if c.video is None and "video" in layout.get(c.id, {}) else c
             for c in collected.cases
         ]
-    elif manifest.is_file():
+    elif manifest is not None:
         for number, record in enumerate(read_table(manifest), start=1):
             if str(record.get("kind", "")).lower() == "motion mask":
                 continue  # a mask entry describes a file of another case, not a case
@@ -68,7 +59,7 @@ def load(path: str | None = None, *, prompts: str | None = None, guide_fit: str 
             collected.add(case_id, lambda: _layout_case(case_id, files, root, fit), root)
     if not collected.cases and not collected.invalid:
         raise SuiteError("no cases: expected image/ and video/ folders, a manifest.json or a prompts file", path=root)
-    options = {"prompts": str(manifest) if manifest.is_file() else None, "guide_fit": fit.value}
+    options = {"prompts": str(manifest) if manifest else None, "guide_fit": fit.value}
     return Suite(
         name, VERSION, tuple(sorted(collected.cases, key=lambda c: c.id)), root,
         loader_options=options, invalid=tuple(collected.invalid),

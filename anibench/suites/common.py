@@ -43,6 +43,28 @@ class CaseCollector:
         return {c.id for c in self.cases} | {c.id for c in self.invalid}
 
 
+def suite_root(path: str | None, loader: str) -> Path:
+    """The existing folder a ``loader:PATH`` suite spec names."""
+    if not path:
+        raise SuiteError(f"the {loader} suite needs a folder: {loader}:PATH")
+    root = Path(path).expanduser().resolve()
+    if not root.is_dir():
+        raise SuiteError("suite folder not found", path=root)
+    return root
+
+
+def prompts_file(root: Path, prompts: str | None, defaults: tuple[str, ...]) -> Path | None:
+    """The prompts/manifest file: ``prompts`` (as given, else relative to ``root``) or the first default present."""
+    if prompts:
+        given = Path(prompts).expanduser()
+        if not given.is_absolute() and not given.exists():
+            given = root / prompts
+        if not given.is_file():
+            raise SuiteError("prompts file not found", path=given)
+        return given
+    return next((root / name for name in defaults if (root / name).is_file()), None)
+
+
 def resolve_in_root(root: Path, relative: str | Path, *, case_id: str | None = None, source: Path | None = None) -> Path:
     """``root / relative``, refusing paths that resolve outside ``root`` (``..``, absolute, symlinks)."""
     root = root.resolve()

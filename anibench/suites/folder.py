@@ -16,16 +16,14 @@ from pathlib import Path
 from anibench.errors import SuiteError
 from anibench.images import GuideFit
 from anibench.suite import Suite
-from anibench.suites.common import CaseCollector, case_from_record, read_table, safe_id
+from anibench.suites.common import CaseCollector, case_from_record, prompts_file, read_table, safe_id, suite_root
 from anibench.suites.prompt_files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 VERSION = "1"
+
+
 def load(path: str | None = None, *, prompts: str | None = None, guide_fit: str = "exact", name: str | None = None) -> Suite:
-    if not path:
-        raise SuiteError("the folder suite needs a folder: folder:PATH")
-    root = Path(path).expanduser().resolve()
-    if not root.is_dir():
-        raise SuiteError("suite folder not found", path=root)
+    root = suite_root(path, "folder")
     fit = GuideFit(guide_fit)
     videos = sorted(p for p in root.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
     by_id: dict[str, Path] = {}
@@ -35,15 +33,15 @@ def load(path: str | None = None, *, prompts: str | None = None, guide_fit: str 
             raise SuiteError(f"{video.name} and {by_id[case_id].name} both map to case id {case_id!r}", path=video)
         by_id[case_id] = video
 
-    table = _prompt_table(root, prompts)
+    table = prompts_file(root, prompts, ("prompts.json", "prompts.csv"))
     records = {}
-    for record in table.records:
+    for record in read_table(table) if table else []:
         key = str(record.get("id") or record.get("video") or "")
         case_id = safe_id(Path(key).stem) if key else ""
         if case_id:
             records[case_id] = {**record, "id": case_id}
     collected = CaseCollector()
-    source = table.source or root
+    source = table or root
     for case_id, video in by_id.items():
         record = records.pop(case_id, {"id": case_id})
         if video.stem != case_id:
@@ -58,28 +56,9 @@ def load(path: str | None = None, *, prompts: str | None = None, guide_fit: str 
         collected.add(case_id, lambda: case_from_record(record, root, source, guide_fit=fit), source)
     if not collected.cases and not collected.invalid:
         raise SuiteError("no videos and no prompt records in the folder", path=root)
-    options = {"prompts": str(table.source) if table.source else None, "guide_fit": fit.value}
+    options = {"prompts": str(table) if table else None, "guide_fit": fit.value}
     return Suite(name or root.name, VERSION, tuple(collected.cases), root, loader_options=options,
                  invalid=tuple(collected.invalid))
-
-
-class _Table:
-    def __init__(self, source: Path | None, records: list[dict]):
-        self.source, self.records = source, records
-
-
-def _prompt_table(root: Path, prompts: str | None) -> _Table:
-    if prompts:
-        source = Path(prompts).expanduser()
-        if not source.is_absolute() and not source.exists():
-            source = root / prompts
-        if not source.is_file():
-            raise SuiteError("prompts file not found", path=source)
-        return _Table(source, read_table(source))
-    for candidate in ("prompts.json", "prompts.csv"):
-        if (root / candidate).is_file():
-            return _Table(root / candidate, read_table(root / candidate))
-    return _Table(None, [])
 
 
 def _guide_image(root: Path, video: Path) -> Path | None:
