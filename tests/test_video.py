@@ -26,6 +26,16 @@ def test_round_trip_keeps_frames_fps_and_quality(tmp_path):
     assert psnr(frames, back.frames) > 35
 
 
+def test_writing_is_deterministic(tmp_path):
+    """x264's defaults (mbtree rate control, threads by core count) gave different bytes run to run."""
+    from anibench.smoke.render import ClipSpec, render_clip
+
+    frames = render_clip(ClipSpec("Kaito", "camera_pan", "2d", "night_sky", seed=3)).frames
+    first = Video(frames, 16).write(tmp_path / "a.mp4").read_bytes()
+    for i in range(4):
+        assert Video(frames, 16).write(tmp_path / f"b{i}.mp4").read_bytes() == first
+
+
 def test_odd_sizes_are_written_losslessly_enough(tmp_path):
     frames = moving_square(num_frames=5, height=45, width=77)
     back = Video.read(Video(frames, 8).write(tmp_path / "odd.mp4"))

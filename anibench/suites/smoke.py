@@ -29,7 +29,7 @@ from anibench.smoke import render as render_module
 from anibench.smoke.render import ACTIONS, STYLES, ClipSpec, backgrounds, characters, describe_clip, render_clip
 from anibench.suite import GenerationDefaults, Suite
 from anibench.suites.common import case_from_record, read_table
-from anibench.video import Video
+from anibench.video import X264_PARAMS, Video
 
 VERSION = "2"
 MANIFEST = "manifest.json"
@@ -83,8 +83,8 @@ def _params(per_action, width, height, num_frames, fps, seed) -> dict:
 
 
 def _key(params: dict) -> str:
-    """Cache key: the parameters plus the renderer's code and data, so edits rebuild the suite."""
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    """Cache key: the parameters, the renderer's code and data, and the encoder settings."""
+    digest = hashlib.sha256(json.dumps([params, X264_PARAMS], sort_keys=True).encode())
     for source in (Path(render_module.__file__), datasets_dir() / "smoke.yaml"):
         digest.update(source.read_bytes())
     return digest.hexdigest()[:10]
