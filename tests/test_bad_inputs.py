@@ -129,8 +129,8 @@ def test_run_records_generation_failures_and_goes_on(bad_folder, tmp_path):
     assert items["static/i2v/seed0/corrupt"]["status"] == "failed"  # its ground truth cannot be decoded
 
     good = results["results"]["static"]["i2v"]["temporal_flickering"]
-    # identical frames; the only differences left are H.264's (crf 12)
-    assert good["value"] == pytest.approx(1.0, abs=1e-4) and good["n_ok"] == 2 and good["n_failed"] >= 8
+    # identical frames; what differs is H.264 noise (crf 12): under 0.26 grey levels
+    assert good["value"] == pytest.approx(1.0, abs=1e-3) and good["n_ok"] == 2 and good["n_failed"] >= 8
     reasons = " ".join(f["message"] or "" for f in results["failures"])
     assert "ghost.mp4" in reasons and "empty prompt" in reasons
 

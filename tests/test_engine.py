@@ -50,8 +50,9 @@ def test_baselines_order_as_a_person_expects(smoke_run):
         assert cell(results, "reference", condition, "dynamic_degree") > 0.4
         assert cell(results, "static", condition, "dynamic_degree") == 0.0
         assert cell(results, "static", condition, "static_clip") == 1.0
-        assert cell(results, "static", condition, "temporal_flickering") == pytest.approx(1.0, abs=1e-4)
-        assert cell(results, "reference", condition, "temporal_flickering") < 0.999
+        # identical frames; what differs is H.264 noise (crf 12), under 0.26 grey levels per pixel
+        assert cell(results, "static", condition, "temporal_flickering") == pytest.approx(1.0, abs=1e-3)
+        assert cell(results, "reference", condition, "temporal_flickering") < 0.995
     assert cell(results, "crossfade", "first-last", "dynamic_degree") >= cell(results, "static", "first-last", "dynamic_degree")
     assert cell(results, "reference", "all", "dynamic_degree") > cell(results, "crossfade", "all", "dynamic_degree")
     # keyframe adherence under first-last: reference and crossfade hit both guides, static misses the last
