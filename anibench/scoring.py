@@ -117,7 +117,8 @@ class ScoreInput:
     """One decoded clip and everything a scorer may read about it.
 
     ``guidance`` carries the guide frames (and motion region) the clip was generated
-    from, or is checked against. ``features`` memoises grayscale frames and optical flow.
+    from, or is checked against. :meth:`motion_features` memoises grayscale frames and
+    optical flow for every scorer of the clip.
     """
 
     case_id: str
@@ -173,15 +174,15 @@ def inputs_fingerprint(
 ) -> str:
     """sha256 over the non-frame inputs a scorer declared (the frames are keyed by the file hash).
 
-    Guides are hashed by position and pixels, not by frame index: the index follows from
-    the position and the scored clip's length, which the clip's own hash already fixes.
+    ``guidance`` is the one resolved for the case (before it is re-placed on a clip of
+    another length), so the key is known before the clip is decoded.
     """
     digest = hashlib.sha256()
     if Input.PROMPT in inputs:
         digest.update(b"prompt\0" + prompt.encode("utf-8"))
     if Input.GUIDES in inputs and guidance is not None:
         for guide in guidance.guides:
-            digest.update(f"guide\0{guide.position!r}\0{guide.image.shape}".encode())
+            digest.update(f"guide\0{guide.position!r}\0{guide.frame_index}\0{guide.image.shape}".encode())
             digest.update(np.ascontiguousarray(guide.image).tobytes())
     if Input.MASK in inputs and guidance is not None and guidance.motion_region is not None:
         digest.update(f"mask\0{guidance.motion_region.shape}".encode())

@@ -70,9 +70,15 @@ def _progress(label: str) -> Iterator:
 @suite_app.command("list")
 def suite_list() -> None:
     """Suite loaders available (built-in and from installed plugins)."""
+    table = Table("name", "description")
     for name in SUITES.names():
-        doc = (SUITES.get(name).__module__ or "")
-        console.print(f"{name:10s} {sys.modules[doc].__doc__.strip().splitlines()[0] if doc in sys.modules else ''}")
+        module = sys.modules.get(SUITES.get(name).__module__)
+        table.add_row(name, _first_line(module.__doc__ if module else None))
+    console.print(table)
+
+
+def _first_line(doc: str | None) -> str:
+    return doc.strip().splitlines()[0] if doc and doc.strip() else ""
 
 
 @suite_app.command("show")
@@ -125,7 +131,7 @@ def generators_list() -> None:
     table = Table("name", "version", "description")
     for name in GENERATORS.names():
         cls = GENERATORS.get(name)
-        table.add_row(name, cls.version, (cls.__doc__ or "").strip().splitlines()[0])
+        table.add_row(name, cls.version, _first_line(cls.__doc__))
     console.print(table)
 
 
