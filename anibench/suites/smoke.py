@@ -85,7 +85,7 @@ def _params(per_action, width, height, num_frames, fps, seed) -> dict:
 def _key(params: dict) -> str:
     """Cache key: the parameters, the renderer's code and data, and the encoder settings."""
     digest = hashlib.sha256(json.dumps([params, X264_PARAMS], sort_keys=True).encode())
-    for source in (Path(render_module.__file__), datasets_dir() / "smoke.yaml"):
+    for source in [*sorted(Path(render_module.__file__).parent.glob("*.py")), datasets_dir() / "smoke.yaml"]:
         digest.update(source.read_bytes())
     return digest.hexdigest()[:10]
 
