@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Sequence
 
 from anibench.conditions import Condition, Guidance, fit_guidance, get_condition, resolve
 from anibench.errors import AnibenchError, InputError, NotApplicable, SuiteError
+from anibench.images import write_thumbnail
 from anibench.generation import GenerationRequest, Generator, create_generator
 from anibench.provenance import sha256_file
 from anibench.runspec import PluginSpec, RunSpec
@@ -33,6 +34,7 @@ from anibench.video import Video
 
 ProgressFn = Callable[[str, int, int], None]
 CHUNK_CASES = 4
+GUIDES_DIR = "guides"
 
 
 @dataclass(frozen=True)
@@ -144,9 +146,23 @@ class Engine:
         def compute():
             gt = self.ground_truth(case)
             defaults = self.suite.defaults if self.suite else GenerationDefaults()
-            return resolve(case, condition, ground_truth=gt[0] if gt else None, defaults=defaults)
+            guidance = resolve(case, condition, ground_truth=gt[0] if gt else None, defaults=defaults)
+            self._record_guides(case, guidance)
+            return guidance
 
         return self._guidance.get((case.id, condition.name), compute)
+
+    def _record_guides(self, case: Case, guidance: Guidance) -> None:
+        """Store which frames guide (case, condition), with small thumbnails for reports."""
+        folder = self.run_dir / GUIDES_DIR / guidance.condition / case.id
+        records = []
+        for ordinal, guide in enumerate(guidance.guides):
+            path = folder / f"{ordinal}.jpg"
+            if not path.is_file():
+                write_thumbnail(guide.image, path)
+            records.append({"position": guide.position, "frame_index": guide.frame_index, "source": guide.source,
+                            "thumbnail": path.relative_to(self.run_dir).as_posix()})
+        self.store.put_guides(guidance.condition, case.id, records)
 
     def file_hash(self, path: Path) -> str:
         if path not in self._file_hashes:

@@ -100,3 +100,15 @@ def fit_image(
     shrinking = image.shape[0] * image.shape[1] > height * width
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
     return cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=interpolation)
+
+
+def write_thumbnail(image: np.ndarray, path: str | Path, max_side: int = 320) -> Path:
+    """Save an RGB frame as a JPEG at most ``max_side`` px (for reports); written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    thumb = Image.fromarray(image)
+    thumb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    partial = path.with_name(f".part-{path.name}")
+    thumb.save(partial, format="JPEG", quality=85)
+    partial.replace(path)
+    return path

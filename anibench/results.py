@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 import os
 import tempfile
 from collections import defaultdict
@@ -26,6 +27,8 @@ from anibench.store import RunLock, RunStore
 ALL_CONDITIONS = "all"
 RESULTS_FILE = "results.json"
 SAMPLES_FILE = "samples.jsonl"
+RUN_META = "run"  # the run's description, stored before it starts
+RUN_ITEMS_META = "run_items"  # the item ids it plans
 
 
 def sample_records(store: RunStore, item_ids: Iterable[str] | None = None, scorers: Iterable[str] | None = None) -> list[dict]:
@@ -123,6 +126,64 @@ def write_samples(run_dir: Path, records: Iterable[Mapping[str, Any]]) -> Path:
             fh.write(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str) + "\n")
     os.replace(tmp, path)
     return path
+
+
+@dataclass
+class RunData:
+    """Everything a consumer (report, leaderboard, gate) reads from a run directory.
+
+    ``description`` holds config, suite, conditions, generators, scorers (their
+    ``describe()``), cases and provenance; ``records`` the per-(clip, scorer) samples;
+    ``guides`` the guide frames per (condition, case). ``complete`` is False for a run
+    read while in progress or after an interruption (``partial=True``).
+    """
+
+    run_dir: Path
+    description: dict
+    records: list[dict]
+    guides: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
+    complete: bool = True
+    in_progress: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def scorers(self) -> dict[str, dict]:
+        return self.description.get("scorers", {})
+
+    @property
+    def cases(self) -> dict[str, dict]:
+        return self.description.get("cases", {})
+
+
+def load_run(run_dir: str | Path, *, partial: bool = False) -> RunData:
+    """Read a run directory. A finished run reads ``results.json`` and ``samples.jsonl``.
+
+    A run still in progress, or interrupted, is refused with a clear message unless
+    ``partial``: then what its store holds so far is read, and unscored clips show as
+    ``missing``.
+    """
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / RunStore.FILENAME).is_file():
+        raise InputError("not a run directory (no anibench.sqlite)", path=run_dir)
+    in_progress = RunLock.is_held(run_dir)
+    finished = (run_dir / RESULTS_FILE).is_file() and not in_progress
+    store = RunStore.in_dir(run_dir)
+    try:
+        if finished:
+            return RunData(run_dir, load_results(run_dir), load_samples(run_dir), store.guides())
+        if not partial:
+            state = "is still in progress" if in_progress else "was interrupted (rerun it to finish)"
+            raise InputError(f"the run {state}; pass --partial to report what it holds so far", path=run_dir)
+        description = store.get_meta(RUN_META)
+        if description is None:
+            raise InputError("the run has not recorded what it is yet", path=run_dir)
+        records = sample_records(store, store.get_meta(RUN_ITEMS_META), description.get("scorers"))
+        return RunData(run_dir, description, records, store.guides(), complete=False, in_progress=in_progress)
+    finally:
+        store.close()
 
 
 def load_results(run_dir: str | Path) -> dict:

@@ -16,8 +16,11 @@ from anibench.conditions import get_condition
 from anibench.engine import Engine, Item, ProgressFn, create_generators, plan_files, plan_run, resolve_scorers
 from anibench.errors import InputError
 from anibench.provenance import environment, git_state, library_versions
-from anibench.results import RESULTS_FILE, aggregate, sample_records, write_json_atomic, write_samples
+from anibench.results import (
+    RESULTS_FILE, RUN_ITEMS_META, RUN_META, aggregate, sample_records, write_json_atomic, write_samples,
+)
 from anibench.runspec import PluginSpec, RunSpec, check_model_name
+from anibench.scoring import Scorer
 from anibench.store import RunLock
 from anibench.suite import Suite
 from anibench.suites import load_suite
@@ -40,16 +43,9 @@ def run(
     scorers, skipped = resolve_scorers(spec.scorers)
     suite = load_suite(spec.suite)
     items = plan_run(spec, suite, run_dir, generators)
-    with RunLock(run_dir):
-        engine = Engine(run_dir, scorers, suite=suite, workers=workers, progress=progress)
-        started = time.perf_counter()
-        engine.execute(items, command)
-        config = {"kind": "run", **spec.to_dict()}
-        generators = {}
-        for item in items:
-            if item.generator is not None and item.model not in generators:
-                generators[item.model] = item.generator.describe()
-        return _finalize(engine, items, suite, config, generators, skipped, time.perf_counter() - started)
+    config = {"kind": "run", **spec.to_dict()}
+    described = {model: generator.describe() for model, generator in generators}
+    return _execute(run_dir, items, suite, scorers, skipped, config, described, workers, progress, command)
 
 
 def score_videos(
@@ -71,19 +67,50 @@ def score_videos(
     loaded = load_suite(suite) if isinstance(suite, str) else suite
     items = plan_files(files, model, loaded, get_condition(condition) if condition else None)
     scorer_objects, skipped = resolve_scorers([PluginSpec.parse(s) for s in scorers] if scorers else None)
+    config = {
+        "kind": "score",
+        "videos": [str(p) for p in files],
+        "model": model,
+        "suite": loaded.describe() if loaded else None,
+        "condition": condition,
+        "scorers": [s.name for s in scorer_objects],
+    }
+    return _execute(run_dir, items, loaded, scorer_objects, skipped, config, {}, workers, progress, command)
+
+
+def _execute(run_dir: Path, items: Sequence[Item], suite: Suite | None, scorers: Sequence[Scorer],
+             skipped: dict[str, str], config: dict, generators: dict, workers: int,
+             progress: ProgressFn | None, command: str) -> dict[str, Any]:
+    """Run ``items`` into ``run_dir`` under its lock; the description is stored first so an
+    interrupted run can still be reported (partially)."""
     with RunLock(run_dir):
-        engine = Engine(run_dir, scorer_objects, suite=loaded, workers=workers, progress=progress)
+        engine = Engine(run_dir, scorers, suite=suite, workers=workers, progress=progress)
+        description = _describe(items, suite, config, generators, engine.scorers, skipped)
+        engine.store.set_meta(RUN_META, description)
+        engine.store.set_meta(RUN_ITEMS_META, [i.item_id for i in items])
         started = time.perf_counter()
         engine.execute(items, command)
-        config = {
-            "kind": "score",
-            "videos": [str(p) for p in files],
-            "model": model,
-            "suite": loaded.describe() if loaded else None,
-            "condition": condition,
-            "scorers": [s.name for s in scorer_objects],
-        }
-        return _finalize(engine, items, loaded, config, {}, skipped, time.perf_counter() - started)
+        return _finalize(engine, items, description, time.perf_counter() - started)
+
+
+def _describe(items: Sequence[Item], suite: Suite | None, config: dict, generators: dict,
+              scorers: Sequence[Scorer], skipped: dict[str, str]) -> dict[str, Any]:
+    """What the run is: config, suite, conditions, plugins, the cases it covers, provenance."""
+    cases = {item.case.id: item.case.describe() for item in items}
+    return {
+        "anibench_version": library_versions()["anibench"],
+        "config": config,
+        "suite": suite.describe() if suite else None,
+        "conditions": {
+            c.name: {"positions": c.positions, "mask": c.use_mask, "description": c.description}
+            for c in {i.condition for i in items if i.condition is not None}
+        },
+        "generators": generators,
+        "scorers": {s.name: s.describe() for s in scorers},
+        "skipped_scorers": skipped,
+        "cases": dict(sorted(cases.items())),
+        "provenance": {"versions": library_versions(), "git": git_state(), "environment": environment()},
+    }
 
 
 def _expand_videos(paths: Sequence[str | Path]) -> list[Path]:
@@ -99,36 +126,18 @@ def _expand_videos(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def _finalize(
-    engine: Engine,
-    items: Sequence[Item],
-    suite: Suite | None,
-    config: dict,
-    generators: dict,
-    skipped_scorers: dict[str, str],
-    seconds: float,
-) -> dict[str, Any]:
+def _finalize(engine: Engine, items: Sequence[Item], description: dict, seconds: float) -> dict[str, Any]:
     store = engine.store
-    scorer_meta = {s.name: s.describe() for s in engine.scorers}
+    scorer_meta = description["scorers"]
+    item_ids = {i.item_id for i in items}
     records = sample_records(store, [i.item_id for i in items], scorer_meta)
     write_samples(engine.run_dir, records)
     invocation = store.invocations()[-1]
-    item_ids = {i.item_id for i in items}
     statuses = [r for r in store.items() if r["item_id"] in item_ids]
     payload = {
-        "anibench_version": library_versions()["anibench"],
+        **description,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run_dir": str(engine.run_dir),
-        "config": config,
-        "suite": suite.describe() if suite else None,
-        "conditions": {
-            c.name: {"positions": c.positions, "mask": c.use_mask, "description": c.description}
-            for c in {i.condition for i in items if i.condition is not None}
-        },
-        "generators": generators,
-        "scorers": scorer_meta,
-        "skipped_scorers": skipped_scorers,
-        "provenance": {"versions": library_versions(), "git": git_state(), "environment": environment()},
         "counts": {
             "items": len(items),
             "items_by_status": _count(r["status"] for r in statuses),

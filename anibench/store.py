@@ -9,6 +9,7 @@ Tables:
     items        one row per clip of the run (generated or given) and its status
     scores       content-keyed score cache
     item_scores  which score answers (item, scorer), or why none does
+    guides       the guide frames each (condition, case) resolved to, with a thumbnail
     failures     every error, with the stage, case and file it concerns
     invocations  each time the run was (re)started, with how much it computed
 
@@ -60,6 +61,11 @@ CREATE TABLE IF NOT EXISTS item_scores (
     item_id TEXT NOT NULL, scorer TEXT NOT NULL, status TEXT NOT NULL,
     video_sha256 TEXT, version TEXT, params_hash TEXT, inputs_hash TEXT, message TEXT,
     PRIMARY KEY (item_id, scorer)
+);
+CREATE TABLE IF NOT EXISTS guides (
+    condition TEXT NOT NULL, case_id TEXT NOT NULL, ordinal INTEGER NOT NULL, position REAL NOT NULL,
+    frame_index INTEGER NOT NULL, source TEXT, thumbnail TEXT,
+    PRIMARY KEY (condition, case_id, ordinal)
 );
 CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY AUTOINCREMENT, invocation TEXT NOT NULL, stage TEXT NOT NULL,
@@ -274,6 +280,28 @@ class RunStore:
     def score_count(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+
+    # -- guides ---------------------------------------------------------------------
+    def put_guides(self, condition: str, case_id: str, guides: list[dict]) -> None:
+        """Record the guides of (condition, case): ``{"position", "frame_index", "source", "thumbnail"}``."""
+        with self._tx() as db:
+            db.execute("DELETE FROM guides WHERE condition=? AND case_id=?", (condition, case_id))
+            db.executemany(
+                "INSERT INTO guides VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(condition, case_id, i, g["position"], g["frame_index"], g.get("source"), g.get("thumbnail"))
+                 for i, g in enumerate(guides)],
+            )
+
+    def guides(self) -> dict[tuple[str, str], list[dict]]:
+        """{(condition, case_id): [guide, ...]} in guide order."""
+        out: dict[tuple[str, str], list[dict]] = {}
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM guides ORDER BY condition, case_id, ordinal").fetchall()
+        for row in rows:
+            out.setdefault((row["condition"], row["case_id"]), []).append(
+                {k: row[k] for k in ("position", "frame_index", "source", "thumbnail")}
+            )
+        return out
 
     # -- failures -------------------------------------------------------------------
     def record_failure(

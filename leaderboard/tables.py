@@ -1,92 +1,306 @@
-"""Summary tables: one row per model × condition, one column per scorer."""
+"""Tables of a :class:`~anibench.leaderboard.data.Board`: cells with intervals, counts and ranks.
+
+Every cell aggregates the case-level values of one model, one group (a condition, an
+action label, a style) and one scorer: seeds of a case are averaged first, so cases
+are the unit of the bootstrap and of the paired tests. ``n`` counts the cases the
+group should have, ``n_ok`` those with a value; the difference is always shown.
+
+Rows per model: each condition, ``all`` (every case × condition pooled) and, when the
+run has interpolation conditions (two or more guides), ``interp-avg`` (those pooled,
+AniSora's "interpolated average").
+"""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
-from anibench.results import ALL_CONDITIONS
+from anibench.leaderboard.data import Board
+from anibench.leaderboard.stats import DEFAULT_ALPHA, bootstrap_ci, holm, paired_comparison, tied_ranks
+from anibench.resources import load_yaml
 
-ROW_KEYS = ["model", "condition"]
-COUNT_COLUMNS = ["n", "n_failed"]
+ALL = "all"
+INTERP = "interp-avg"
 
 
-def summary_table(runs: Sequence[Mapping[str, Any]], conditions: bool = True) -> pd.DataFrame:
-    """Rows (model, condition) — plus (model, "all") — and one column per scorer's aggregate.
+@dataclass
+class Cell:
+    """A value with its 95 % interval, the cases it covers and its rank in its group.
 
-    ``runs`` are ``results.json`` payloads. ``n`` is the number of clips per row, ``missing``
-    the clips per row without a value for some scorer (failed, not applicable, unscored).
+    ``n`` cases in the group: ``n_ok`` with a value, ``n_na`` where the scorer does not
+    apply (no guides, no mask), and the rest (:attr:`n_missing`) failed or unscored.
     """
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for run in runs:
-        for model, per_condition in run["results"].items():
-            for condition, per_scorer in per_condition.items():
-                if not conditions and condition != ALL_CONDITIONS:
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    n: int = 0
+    n_ok: int = 0
+    n_na: int = 0
+    rank: int | None = None
+
+    @property
+    def n_missing(self) -> int:
+        return self.n - self.n_ok - self.n_na
+
+    def scaled(self, factor: float) -> "Cell":
+        scale = (lambda v: None if v is None else v * factor)
+        return Cell(scale(self.value), scale(self.low), scale(self.high), self.n, self.n_ok, self.n_na, self.rank)
+
+
+@dataclass
+class Table:
+    """Rows of key fields and cells; ``meta`` gives each column's direction and unit."""
+
+    id: str
+    title: str
+    keys: list[str]
+    columns: list[str]
+    rows: list[tuple[dict[str, Any], dict[str, Cell]]] = field(default_factory=list)
+    meta: dict[str, dict] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.rows
+
+
+def case_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, condition, case, scorer): the seed-averaged value and the case's status.
+
+    A case is ``ok`` when a seed has a value, ``not_applicable`` when no seed applies,
+    ``failed`` otherwise (failed, unscored, NaN).
+    """
+    ok = frame.assign(
+        value=frame["value"].where(frame["status"] == "ok"),
+        is_ok=frame["status"].eq("ok"),
+        is_na=frame["status"].eq("not_applicable"),
+    )
+    keys = ["model", "condition", "case_id", "label", "style", "scorer"]
+    grouped = ok.groupby(keys, dropna=False).agg(value=("value", "mean"), any_ok=("is_ok", "any"), all_na=("is_na", "all"))
+    grouped["status"] = np.where(grouped["any_ok"], "ok", np.where(grouped["all_na"], "not_applicable", "failed"))
+    return grouped.drop(columns=["any_ok", "all_na"]).reset_index()
+
+
+def interpolation_conditions(board: Board) -> list[str]:
+    """Conditions with two or more guide positions (first-last, keyframes, ...)."""
+    minimum = load_yaml("tables.yaml")["interpolation_min_guides"]
+    found = set()
+    for run in board.runs:
+        for name, info in run.description.get("conditions", {}).items():
+            positions = info.get("positions")
+            if positions is not None and len(positions) >= minimum:
+                found.add(name)
+    return sorted(c for c in found if c in set(board.samples["condition"]))
+
+
+def _cell(values: np.ndarray, statuses: np.ndarray, statistic: str, resamples: int) -> Cell:
+    present = values[statuses == "ok"]
+    n, n_na = int(values.size), int(np.sum(statuses == "not_applicable"))
+    if present.size == 0:
+        return Cell(None, n=n, n_ok=0, n_na=n_na)
+    value = float(np.median(present)) if statistic == "median" else float(present.mean())
+    low, high = bootstrap_ci(present, resamples=resamples) if statistic == "mean" else (math.nan, math.nan)
+    low = None if math.isnan(low) else low
+    high = None if math.isnan(high) else high
+    return Cell(value, low, high, n, int(present.size), n_na)
+
+
+def grouped_table(
+    board: Board,
+    by: str = "condition",
+    *,
+    scorers: Sequence[str] | None = None,
+    resamples: int = 1000,
+    ranks: bool = True,
+    alpha: float = DEFAULT_ALPHA,
+) -> Table:
+    """One row per (model, group); ``by`` is ``condition`` (with ``all``/``interp-avg`` rows), ``label`` or ``style``."""
+    scorers = list(scorers) if scorers is not None else board.scorer_names()
+    values = case_values(board.samples[board.samples["scorer"].isin(scorers)])
+    groups: list[tuple[str, pd.DataFrame]] = []
+    if by == "condition":
+        for condition in sorted(values["condition"].unique()):
+            groups.append((condition, values[values["condition"] == condition]))
+        interp = interpolation_conditions(board)
+        if len(interp) > 1:
+            groups.append((INTERP, values[values["condition"].isin(interp)]))
+        if values["condition"].nunique() > 1:
+            groups.append((ALL, values))
+    else:
+        filled = values.assign(**{by: values[by].fillna("(none)")})
+        for group in sorted(filled[by].unique()):
+            groups.append((group, filled[filled[by] == group]))
+    title = {"condition": "Scores by model and condition", "label": "Scores by action label",
+             "style": "Scores by style (2d / 3d)"}.get(by, f"Scores by {by}")
+    table = Table(f"by-{by}", title, ["model", by], list(scorers), meta={s: board.scorers.get(s, {}) for s in scorers})
+    models = board.models
+    for group, frame in groups:
+        rows = {m: ({"model": m, by: group}, {}) for m in models}
+        by_scorer: dict[str, dict[str, pd.DataFrame]] = {}
+        for (scorer, model), sub in frame.groupby(["scorer", "model"], sort=False):
+            by_scorer.setdefault(scorer, {})[model] = sub
+        for scorer in scorers:
+            statistic = board.scorers.get(scorer, {}).get("aggregate", "mean")
+            per_model = by_scorer.get(scorer, {})
+            for model in models:
+                sub = per_model.get(model)
+                if sub is None or sub.empty or sub["status"].eq("not_applicable").all():
                     continue
-                row = rows.setdefault((model, condition), {"model": model, "condition": condition})
-                for scorer, cell in per_scorer.items():
-                    row[scorer] = cell["value"]
-                    row["n"] = max(row.get("n", 0), cell["n"])
-                    row["n_failed"] = max(row.get("n_failed", 0), cell["n_failed"])
-    frame = pd.DataFrame(list(rows.values()))
-    if frame.empty:
-        return frame
-    frame["_all"] = frame["condition"] == ALL_CONDITIONS
-    frame = frame.sort_values(["model", "_all", "condition"]).drop(columns="_all").reset_index(drop=True)
-    scorers = sorted(c for c in frame.columns if c not in ROW_KEYS + COUNT_COLUMNS)
-    return frame[ROW_KEYS + scorers + COUNT_COLUMNS]
+                rows[model][1][scorer] = _cell(sub["value"].to_numpy(dtype=float), sub["status"].to_numpy(),
+                                               statistic, resamples)
+            if ranks and by == "condition":
+                _rank(rows, per_model, scorer, board.scorers.get(scorer, {}), alpha, resamples)
+        table.rows += [row for row in rows.values() if row[1]]
+    table.notes = _coverage_notes(table)
+    return table
 
 
-def scorer_directions(runs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    meta: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        meta.update(run.get("scorers", {}))
-    return meta
+def _rank(rows, per_model: Mapping[str, pd.DataFrame], scorer: str, meta: dict, alpha: float, resamples: int) -> None:
+    """Tied ranks within one group: pairwise Wilcoxon on shared cases, Holm-adjusted."""
+    models = [m for m in rows if scorer in rows[m][1] and rows[m][1][scorer].value is not None]
+    if len(models) < 2:
+        return
+    higher = meta.get("higher_is_better", True)
+    series = {m: per_model[m][per_model[m]["status"] == "ok"].set_index(["case_id", "condition"])["value"] for m in models}
+    pairs, pvalues = [], []
+    for i, a in enumerate(models):
+        for b in models[i + 1:]:
+            shared = series[a].index.intersection(series[b].index)
+            result = paired_comparison(series[a][shared].to_numpy(), series[b][shared].to_numpy(), resamples=0)
+            pairs.append((a, b, result.delta))
+            pvalues.append(result.p_value)
+    adjusted = holm(pvalues)
+    better: set[tuple[str, str]] = set()
+    for (a, b, delta), p in zip(pairs, adjusted):
+        if not math.isnan(p) and p < alpha and delta != 0:
+            b_wins = (delta > 0) == higher
+            better.add((b, a) if b_wins else (a, b))
+    values = {m: rows[m][1][scorer].value for m in models}
+    for model, rank in tied_ranks(models, values, higher, lambda x, y: (x, y) in better).items():
+        rows[model][1][scorer].rank = rank
 
 
-def guide_table(samples: Iterable[Mapping[str, Any]], scorer: str = "guide_psnr") -> pd.DataFrame:
-    """Keyframe adherence by guide position: mean of ``scorer`` per (model, condition, position)."""
-    values: dict[tuple[str, str, float], list[float]] = defaultdict(list)
-    for record in samples:
-        if record["scorer"] != scorer or record["status"] != "ok":
+def _coverage_notes(table: Table) -> list[str]:
+    notes = []
+    for keys, cells in table.rows:
+        for scorer, cell in cells.items():
+            if cell.n_missing:
+                where = ", ".join(f"{k}={v}" for k, v in keys.items())
+                notes.append(f"{where}: {scorer} has no value for {cell.n_missing} of {cell.n} cases (failed or unscored)")
+    return notes
+
+
+def named_table(board: Board, which: str, *, resamples: int = 1000) -> Table:
+    """A published table (``anisora`` or ``vbench``) by the scorer names ``datasets/tables.yaml`` lists."""
+    spec = load_yaml("tables.yaml")[which]
+    wanted = spec["columns"]
+    present = [c for c in wanted if c in board.scorers]
+    base = grouped_table(board, "condition", scorers=present, resamples=resamples) if present else None
+    table = Table(which, spec["title"], ["model", "condition"], list(wanted),
+                  meta={c: board.scorers.get(c, {}) for c in wanted})
+    if base is not None:
+        factor = spec.get("scale", 1)
+        table.rows = [(keys, {c: cell.scaled(factor) for c, cell in cells.items()}) for keys, cells in base.rows]
+        table.notes = base.notes
+    missing = [c for c in wanted if c not in board.scorers]
+    if missing:
+        table.notes.insert(0, f"not in these runs: {', '.join(missing)}")
+    if which == "anisora" and spec.get("human"):
+        _add_human(board, table, spec["human"])
+    if which == "vbench":
+        _add_vbench_totals(table)
+    return table
+
+
+def _add_human(board: Board, table: Table, column: str) -> None:
+    if board.ratings is None:
+        table.notes.append("no human ratings given (report --ratings ratings.csv)")
+        return
+    table.columns.append(column)
+    table.meta[column] = {"higher_is_better": True, "unit": "rating"}
+    ratings = board.ratings
+    if not table.rows:  # no reward scores: one row per model and condition for the ratings alone
+        conditions = board.conditions + ([ALL] if len(board.conditions) > 1 else [])
+        table.rows = [({"model": m, "condition": c}, {}) for m in board.models for c in conditions]
+    for keys, cells in table.rows:
+        mask = ratings["model"] == keys["model"]
+        if keys["condition"] not in (ALL, INTERP) and ratings["condition"].notna().any():
+            mask &= ratings["condition"] == keys["condition"]
+        per_case = ratings[mask].groupby("case_id")["rating"].mean().to_numpy(dtype=float)
+        if per_case.size:
+            cells[column] = _cell(per_case, np.full(per_case.size, "ok"), "mean", 1000)
+
+
+def _add_vbench_totals(table: Table) -> None:
+    """VBench's normalised totals (I2V quality, I2V score, total) where every dimension is present."""
+    constants = load_yaml("vbench_constants.yaml")
+    dims, totals = constants["dimensions"], constants["totals"]
+    for name in totals:
+        table.columns.append(name)
+        table.meta[name] = {"higher_is_better": True, "unit": "normalised"}
+    incomplete = set()
+    for _, cells in table.rows:
+        computed: dict[str, float] = {}
+        for name, parts in totals.items():
+            if isinstance(parts, dict):
+                inputs = [computed.get(p) for p in parts["mean_of"]]
+                if all(v is not None for v in inputs):
+                    computed[name] = float(np.mean(inputs))
+                else:
+                    incomplete.add(name)
+                continue
+            raw = {p: cells[p].value if p in cells else None for p in parts}
+            if any(v is None for v in raw.values()):
+                incomplete.add(name)
+                continue
+            weighted = sum((raw[p] - dims[p]["min"]) / (dims[p]["max"] - dims[p]["min"]) * dims[p]["weight"] for p in parts)
+            computed[name] = weighted / sum(dims[p]["weight"] for p in parts)
+        for name, value in computed.items():
+            cells[name] = Cell(value)
+    if incomplete:
+        table.notes.append(
+            f"{', '.join(sorted(incomplete))}: not computed, a dimension is missing "
+            "(VBench would count it as 0; anibench leaves the total empty)"
+        )
+    approximations = [f"{d} ({info['approximation']})" for d, info in dims.items()
+                      if info.get("approximation") and d in table.columns]
+    if approximations:
+        table.notes.append("anibench stand-ins, not VBench's numbers: " + "; ".join(approximations))
+
+
+def guide_table(board: Board, scorer: str = "guide_psnr") -> Table:
+    """Keyframe adherence: ``scorer``'s per-guide values averaged per (model, condition, guide position)."""
+    values: dict[tuple[str, str], dict[float, list[float]]] = {}
+    frame = board.samples
+    if "details" not in frame:
+        return Table("guides", "Keyframe adherence", ["model", "condition"], [])
+    for model, condition, status, details, name in zip(frame["model"], frame["condition"], frame["status"],
+                                                       frame["details"], frame["scorer"]):
+        if name != scorer or status != "ok" or not isinstance(details, dict):
             continue
-        for guide in record["details"].get("per_guide", []):
-            values[(record["model"], record["condition"], guide["position"])].append(guide["value"])
-    if not values:
-        return pd.DataFrame()
-    rows = [
-        {"model": m, "condition": c, "position": p, "value": sum(v) / len(v), "n": len(v)}
-        for (m, c, p), v in sorted(values.items())
-    ]
-    frame = pd.DataFrame(rows)
-    wide = frame.pivot_table(index=ROW_KEYS, columns="position", values="value").reset_index()
-    wide.columns = [c if isinstance(c, str) else f"@{c:g}" for c in wide.columns]
-    return wide
+        for guide in details.get("per_guide", []):
+            values.setdefault((model, condition), {}).setdefault(guide["position"], []).append(guide["value"])
+    positions = sorted({p for per in values.values() for p in per})
+    columns = [f"@{p:g}" for p in positions]
+    unit = board.scorers.get(scorer, {}).get("unit", "")
+    table = Table("guides", f"Keyframe adherence: {scorer} at each guide position", ["model", "condition"], columns,
+                  meta={c: {"higher_is_better": True, "unit": unit} for c in columns})
+    for (model, condition), per in sorted(values.items()):
+        cells = {f"@{p:g}": Cell(float(np.mean(v)), n=len(v), n_ok=len(v)) for p, v in per.items()}
+        table.rows.append(({"model": model, "condition": condition}, cells))
+    return table
 
 
-def format_markdown(frame: pd.DataFrame, meta: Mapping[str, Mapping[str, Any]] | None = None, digits: int = 3) -> str:
-    """A GitHub Markdown table; scorer columns get ↑ / ↓ from their direction."""
-    if frame.empty:
-        return "(no results)"
-    meta = meta or {}
-    headers = []
-    for column in frame.columns:
-        info = meta.get(column)
-        arrow = "" if not info else (" ↑" if info.get("higher_is_better") else " ↓")
-        unit = f" ({info['unit']})" if info and info.get("unit") else ""
-        headers.append(f"{column}{unit}{arrow}")
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(_cell(v, digits) for v in row.tolist()) + " |")
-    return "\n".join(lines)
-
-
-def _cell(value: Any, digits: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+def all_tables(board: Board, breakdowns: Iterable[str] = ("condition", "label", "style"), resamples: int = 1000) -> list[Table]:
+    """Every table of a report: by condition (ranked), the breakdowns, keyframe adherence, AniSora, VBench."""
+    tables = [grouped_table(board, by, resamples=resamples, ranks=(by == "condition")) for by in breakdowns]
+    guides = guide_table(board)
+    if not guides.empty:
+        tables.append(guides)
+    tables += [named_table(board, "anisora", resamples=resamples), named_table(board, "vbench", resamples=resamples)]
+    return tables

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv and installs anibench into it (editable) for this machine.
 #   scripts/setup.sh            runtime only
-#   scripts/setup.sh dev        runtime + test tools
+#   scripts/setup.sh dev        runtime + test tools, and Debian's Chromium for the HTML report tests
 # Exact pins for the project's CPU machines come from constraints/cpu.txt, also
 # applied to build environments, so nothing here pulls CUDA wheels of torch.
 set -euo pipefail
@@ -19,3 +19,13 @@ spec="."
     -c constraints/cpu.txt --build-constraint constraints/cpu.txt \
     -e "$spec"
 .venv/bin/python -m pip check
+
+# The HTML report tests drive the system Chromium through Playwright (never a downloaded browser).
+if [[ "$extras" == *dev* ]] && ! command -v chromium >/dev/null 2>&1 && [[ -z "${ANIBENCH_CHROMIUM:-}" ]]; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "setup: install Chromium (Debian: sudo apt-get install chromium) or set ANIBENCH_CHROMIUM" >&2
+    fi
+fi

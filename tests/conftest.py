@@ -35,6 +35,30 @@ def isolated_cache(tmp_path_factory) -> Path:
     return cache
 
 
+SMALL_SMOKE = {"name": "smoke", "per_action": 1}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The README's main job on a smaller smoke suite (one case per action and style): (results, run dir)."""
+    from anibench.runner import run
+    from anibench.runspec import RunSpec
+
+    out = tmp_path_factory.mktemp("smoke-run")
+    return run(RunSpec(suite=SMALL_SMOKE), out), out
+
+
+@pytest.fixture(scope="session")
+def reference_rerun(tmp_path_factory, smoke_run):
+    """A second run of the reference model alone, same suite and conditions: its run dir."""
+    from anibench.runner import run
+    from anibench.runspec import RunSpec
+
+    out = tmp_path_factory.mktemp("reference-rerun")
+    run(RunSpec(suite=SMALL_SMOKE, generators=["reference"]), out)
+    return out
+
+
 def textured(height: int, width: int, seed: int = 0, level: int = 90) -> np.ndarray:
     """A smooth random texture (blurred luma noise, tinted): trackable by optical flow, compressible."""
     import cv2

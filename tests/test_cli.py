@@ -74,3 +74,16 @@ def test_user_errors_exit_2_with_a_message(tmp_path):
 def test_scorers_check_reports_per_perturbation(suite_args):
     done = cli("scorers", "check", "temporal_flickering", *suite_args, "--limit", "6")
     assert "freeze" in done.stdout and "pass" in done.stdout and "FAIL" not in done.stdout
+
+
+def test_report_formats_and_html(smoke_run, tmp_path):
+    _, out = smoke_run
+    latex = cli("report", out, "--format", "latex", "--by", "condition", "--resamples", "100").stdout
+    assert r"\begin{tabular}" in latex and r"\toprule" in latex
+    payload = json.loads(cli("report", out, "--format", "json", "--by", "style", "--resamples", "100").stdout)
+    assert {t["id"] for t in payload["tables"]} >= {"by-style", "anisora", "vbench"}
+    cli("report", out, "--html", tmp_path / "page" / "index.html", "--csv", tmp_path / "t.csv", "--resamples", "100")
+    assert (tmp_path / "page" / "index.html").stat().st_size > 10_000
+    assert (tmp_path / "t-by-label.csv").is_file() and (tmp_path / "t-vbench.csv").is_file()
+    done = cli("report", out, "--format", "yaml", check=False)
+    assert done.returncode == 2 and "--format must be one of" in done.stderr

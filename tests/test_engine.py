@@ -20,16 +20,10 @@ from anibench.runspec import RunSpec
 from anibench.store import RunStore
 from anibench.suites import load_suite
 
+from conftest import SMALL_SMOKE
+
 ANIBENCH = [sys.executable, "-m", "anibench"]
-SMALL = {"name": "smoke", "per_action": 1}
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """The README's main job on a smaller smoke suite (one case per action and style)."""
-    spec = RunSpec(suite=SMALL)
-    out = tmp_path_factory.mktemp("smoke-run")
-    return run(spec, out), out
+SMALL = SMALL_SMOKE
 
 
 def cell(results, model, condition, scorer):

@@ -289,19 +289,86 @@ def _summarise(results: dict, out: Path, report: bool) -> None:
         if len(results["failures"]) > 20:
             console.print(f"  … and {len(results['failures']) - 20} more in {out / 'results.json'}")
     if report:
-        from anibench.leaderboard.report import render_report
+        from anibench.leaderboard.report import summary
 
-        from anibench.results import load_samples
-
-        print(render_report([results], load_samples(out)))
+        print(summary(out))
 
 
 @app.command("report")
 def report_command(
     runs: List[Path] = typer.Argument(..., help="run directories"),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="also write the table as CSV"),
+    fmt: str = typer.Option("markdown", "--format", "-f", help="markdown | csv | latex | json (to stdout)"),
+    html: Optional[Path] = typer.Option(None, "--html", help="also write the HTML report to this file"),
+    media: str = typer.Option("link", help="HTML clips: link (relative paths) or embed (one portable file)"),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="also write every table as CSV to this file"),
+    by: Optional[List[str]] = typer.Option(None, "--by", help="breakdowns: condition, label, style (default: all)"),
+    ratings: Optional[Path] = typer.Option(None, help="human ratings CSV: model, case_id, rating [, condition]"),
+    partial: bool = typer.Option(False, help="include runs still in progress or interrupted (what they hold)"),
+    intersect: bool = typer.Option(False, help="runs over different cases/conditions: keep the shared pairs"),
+    resamples: int = typer.Option(1000, help="bootstrap resamples per cell"),
 ) -> None:
-    """Print the summary table of one or more runs as Markdown (and CSV with --csv)."""
-    from anibench.leaderboard.report import write_report
+    """Tables of one or more runs with 95 % intervals and tied ranks; --html writes a browsable page."""
+    from anibench.leaderboard.formats import FORMATS
+    from anibench.leaderboard.report import BREAKDOWNS, write_report
 
-    print(write_report(runs, csv))
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    breakdowns = by or list(BREAKDOWNS)
+    unknown = set(breakdowns) - set(BREAKDOWNS)
+    if unknown:
+        raise typer.BadParameter(f"--by takes {', '.join(BREAKDOWNS)}")
+    print(write_report(runs, fmt=fmt, html=html, media=media, csv=csv, partial=partial, intersect=intersect,
+                       ratings=ratings, breakdowns=breakdowns, resamples=resamples))
+    if html:
+        err.print(f"HTML report: {html}")
+
+
+@app.command("compare")
+def compare_command(
+    run_a: Path = typer.Argument(..., help="baseline run directory"),
+    run_b: Path = typer.Argument(..., help="candidate run directory (may be the same run, with two models)"),
+    model_a: Optional[str] = typer.Option(None, help="model of run A (default: shared names, or its only model)"),
+    model_b: Optional[str] = typer.Option(None, help="model of run B"),
+    scorer: Optional[List[str]] = typer.Option(None, "--scorer", "-s", help="only these scorers"),
+    alpha: float = typer.Option(0.05, help="significance level (after Holm correction)"),
+    partial: bool = typer.Option(False, help="include runs still in progress or interrupted"),
+    intersect: bool = typer.Option(False, help="runs over different cases/conditions: compare the shared pairs"),
+    as_json: bool = typer.Option(False, "--json", help="print the comparisons as JSON"),
+) -> None:
+    """Per-dimension deltas B − A on shared cases, with 95 % intervals and Wilcoxon p-values (Holm)."""
+    from dataclasses import asdict
+
+    from anibench.leaderboard.compare import compare_runs, format_comparisons
+
+    result = compare_runs(run_a, run_b, model_a=model_a, model_b=model_b, scorers=scorer, alpha=alpha,
+                          partial=partial, intersect=intersect)
+    if as_json:
+        print(json.dumps({"comparisons": [{**asdict(c), "verdict": c.verdict(alpha)} for c in result.comparisons],
+                          "notes": result.notes}, indent=2))
+    else:
+        print(format_comparisons(result, alpha))
+
+
+@app.command("gate")
+def gate_command(
+    baseline: Path = typer.Option(..., help="baseline run directory"),
+    candidate: Path = typer.Option(..., help="candidate run directory"),
+    baseline_model: Optional[str] = typer.Option(None, help="model of the baseline run"),
+    candidate_model: Optional[str] = typer.Option(None, help="model of the candidate run"),
+    max_drop: Optional[List[str]] = typer.Option(None, "--max-drop", help="allowed drop: 0.02 for all, or scorer=0.1"),
+    alpha: float = typer.Option(0.05, help="significance level (after Holm correction)"),
+    scorer: Optional[List[str]] = typer.Option(None, "--scorer", "-s", help="only these scorers"),
+    per_condition: bool = typer.Option(False, help="gate every condition, not only the pooled result"),
+    allow_missing: bool = typer.Option(False, help="pass when the candidate lacks a scorer the baseline has"),
+) -> None:
+    """Exit 1 when a dimension regresses significantly beyond the allowed drop, and say why."""
+    from anibench.leaderboard.compare import compare_runs, format_comparisons, gate, parse_max_drop
+
+    drops = parse_max_drop(max_drop)
+    comparisons = compare_runs(baseline, candidate, model_a=baseline_model, model_b=candidate_model,
+                               scorers=scorer, alpha=alpha, per_condition=per_condition)
+    result = gate(comparisons, drops, alpha=alpha, per_condition=per_condition, allow_missing=allow_missing)
+    print(format_comparisons(comparisons, alpha))
+    print()
+    print(result.report())
+    raise typer.Exit(0 if result.passed else 1)

@@ -1,0 +1,252 @@
+"""Leaderboard tables, statistics, compare and gate, from real smoke runs and a few broken ones."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from anibench.errors import InputError
+from anibench.leaderboard.compare import compare_runs, gate, parse_max_drop
+from anibench.leaderboard.data import load_board
+from anibench.leaderboard.formats import render, to_csv, to_latex, to_markdown
+from anibench.leaderboard.stats import bootstrap_ci, holm, paired_comparison, tied_ranks
+from anibench.leaderboard.tables import ALL, all_tables, grouped_table, named_table
+from anibench.runner import run
+from anibench.runspec import RunSpec
+from anibench.store import RunLock
+
+from conftest import SMALL_SMOKE
+
+
+# -- statistics ------------------------------------------------------------------------
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_n():
+    rng = np.random.default_rng(1)
+    small, large = rng.normal(0.5, 0.1, 20), rng.normal(0.5, 0.1, 2000)
+    lo_s, hi_s = bootstrap_ci(small)
+    lo_l, hi_l = bootstrap_ci(large)
+    assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
+    assert (hi_l - lo_l) < (hi_s - lo_s) / 4
+    assert bootstrap_ci(np.array([3.0, 3.0, 3.0])) == (3.0, 3.0)
+    assert all(math.isnan(v) for v in bootstrap_ci(np.array([1.0])))
+    assert bootstrap_ci(small) == bootstrap_ci(small)  # seeded: tables are reproducible
+
+
+def test_holm_matches_the_textbook_example():
+    # Holm (1979): sorted p 0.01, 0.02, 0.03, 0.04 with m = 4 → 0.04, 0.06, 0.06, 0.06
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert math.isnan(holm([float("nan"), 0.5])[0]) and holm([float("nan"), 0.5])[1] == 0.5
+
+
+def test_paired_comparison_detects_a_shift_and_not_noise():
+    rng = np.random.default_rng(2)
+    a = rng.normal(0, 1, 60)
+    shifted = paired_comparison(a, a + 0.5 + rng.normal(0, 0.1, 60))
+    assert shifted.p_value < 1e-6 and shifted.low > 0.4 and shifted.n == 60
+    same = paired_comparison(a, a)
+    assert same.p_value == 1.0 and same.delta == 0.0
+
+
+def test_ranks_tie_where_not_significant():
+    values = {"a": 0.9, "b": 0.89, "c": 0.5}
+    better = {("a", "c"), ("b", "c")}
+    ranks = tied_ranks(["a", "b", "c"], values, True, lambda x, y: (x, y) in better)
+    assert ranks == {"a": 1, "b": 1, "c": 3}
+
+
+# -- tables from real runs ----------------------------------------------------------------
+def _row(table, **keys):
+    return next(cells for k, cells in table.rows if all(k[name] == value for name, value in keys.items()))
+
+
+def test_condition_table_has_intervals_counts_and_tied_ranks(smoke_run):
+    _, out = smoke_run
+    board = load_board([out])
+    table = grouped_table(board, "condition")
+    assert {k["condition"] for k, _ in table.rows} == {"i2v", "first-last", ALL}
+    reference = _row(table, model="reference", condition=ALL)["dynamic_degree"]
+    static = _row(table, model="static", condition=ALL)["dynamic_degree"]
+    assert reference.low < reference.value < reference.high and reference.n == 36 and reference.n_ok == 36
+    assert (reference.rank, static.rank) == (1, 2)
+    flicker = {m: _row(table, model=m, condition="i2v")["temporal_flickering"].rank for m in board.models}
+    assert flicker["static"] == flicker["crossfade"] == 1  # identical clips under i2v: a tie
+    assert "mask_precision" not in _row(table, model="static", condition=ALL)  # applies to no clip here
+
+
+def test_breakdowns_by_label_and_style(smoke_run):
+    _, out = smoke_run
+    board = load_board([out])
+    by_label = grouped_table(board, "label")
+    assert {k["label"] for k, _ in by_label.rows} == {"idle", "talking", "waving", "walking", "running", "jumping",
+                                                       "turning", "camera_zoom", "camera_pan"}
+    running = _row(by_label, model="reference", label="running")["dynamic_degree"]
+    idle = _row(by_label, model="reference", label="idle")["dynamic_degree"]
+    assert running.value == 1.0 and idle.value == 0.0 and running.n == 4  # 2 styles × 2 conditions
+    by_style = grouped_table(board, "style")
+    assert {k["style"] for k, _ in by_style.rows} == {"2d", "3d"}
+
+
+def test_interpolated_average_over_interpolation_conditions(tmp_path):
+    spec = RunSpec(suite=SMALL_SMOKE, generators=["crossfade"], conditions=["i2v", "first-last", "first-mid-last"],
+                   scorers=["guide_psnr"], limit=3)
+    run(spec, tmp_path / "interp")
+    table = grouped_table(load_board([tmp_path / "interp"]), "condition")
+    rows = {k["condition"]: cells["guide_psnr"] for k, cells in table.rows}
+    assert "interp-avg" in rows and rows["interp-avg"].n == 6  # first-last + first-mid-last, 3 cases each
+    expected = (rows["first-last"].value + rows["first-mid-last"].value) / 2
+    assert rows["interp-avg"].value == pytest.approx(expected)
+
+
+def test_published_tables_say_what_is_missing(smoke_run):
+    _, out = smoke_run
+    board = load_board([out])
+    anisora = named_table(board, "anisora")
+    assert anisora.empty and any("visual_smoothness" in n for n in anisora.notes)
+    assert any("human ratings" in n for n in anisora.notes)
+    vbench = named_table(board, "vbench")
+    assert "dynamic_degree" in _row(vbench, model="reference", condition=ALL)
+    assert any("not computed" in n for n in vbench.notes) and any("DIS" in n for n in vbench.notes)
+
+
+def test_vbench_totals_follow_the_normalisation(smoke_run, tmp_path):
+    """With every dimension present the totals are VBench's weighted, normalised means."""
+    from anibench.leaderboard.tables import Cell, Table, _add_vbench_totals
+    from anibench.resources import load_yaml
+
+    dims = load_yaml("vbench_constants.yaml")["dimensions"]
+    cells = {d: Cell(0.9) for d in dims}
+    table = Table("vbench", "t", ["model"], list(dims), rows=[({"model": "m"}, cells)])
+    _add_vbench_totals(table)
+    norm = {d: (0.9 - v["min"]) / (v["max"] - v["min"]) * v["weight"] for d, v in dims.items()}
+    quality = sum(norm[d] for d in ("subject_consistency", "background_consistency", "motion_smoothness",
+                                    "aesthetic_quality", "imaging_quality", "dynamic_degree")) / 5.5
+    i2v = (norm["camera_motion"] + norm["i2v_subject"] + norm["i2v_background"]) / 2.1
+    assert cells["i2v_quality"].value == pytest.approx(quality)
+    assert cells["i2v_total"].value == pytest.approx((quality + i2v) / 2)
+
+
+def test_human_ratings_column(smoke_run, tmp_path):
+    _, out = smoke_run
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("model,case_id,rating\nreference,2d_idle_aki,4\nreference,3d_idle_ren,5\nstatic,2d_idle_aki,1\n")
+    board = load_board([out], ratings=ratings)
+    table = named_table(board, "anisora")
+    assert _row(table, model="reference", condition=ALL)["human_evaluation"].value == 4.5
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,case_id,rating\nreference,x,great\n")
+    with pytest.raises(InputError, match="not numbers"):
+        load_board([out], ratings=bad)
+
+
+def test_every_format_renders(smoke_run):
+    _, out = smoke_run
+    tables = all_tables(load_board([out]), resamples=200)
+    main = tables[0]
+    md = to_markdown(main)
+    assert md.startswith("## Scores by model and condition") and "#1" in md and "[" in md
+    csv_text = to_csv(main)
+    assert csv_text.splitlines()[0].startswith("model,condition,dynamic_degree,dynamic_degree_low")
+    latex = to_latex(main)
+    assert r"\begin{tabular}" in latex and r"\textbf{" in latex and r"dynamic\_degree" in latex
+    payload = json.loads(render(tables, "json"))
+    assert payload["tables"][0]["id"] == "by-condition" and payload["tables"][0]["rows"]
+
+
+# -- runs that cannot simply be put side by side ------------------------------------------
+def test_runs_over_different_conditions_are_refused_or_intersected(smoke_run, tmp_path):
+    _, out = smoke_run
+    other = tmp_path / "i2v-only"
+    run(RunSpec(suite=SMALL_SMOKE, generators=["static"], conditions=["i2v"], scorers=["temporal_flickering"]), other)
+    with pytest.raises(InputError, match="different cases or conditions.*--intersect"):
+        load_board([out, other])
+    board = load_board([out, other], intersect=True)
+    assert set(board.samples["condition"]) == {"i2v"}
+    assert any("--intersect" in n and "dropped" in n for n in board.notes)
+    assert "static@i2v-only" in board.models and "static@" + out.name in board.models
+    assert any(f"run i2v-only has no" in n for n in board.notes)  # the second run lacks most scorers
+    table = grouped_table(board, "condition")
+    assert "dynamic_degree" not in _row(table, model="static@i2v-only", condition="i2v")
+
+
+def test_unusable_runs_are_listed_and_the_rest_is_reported(smoke_run, tmp_path):
+    _, out = smoke_run
+    busy = tmp_path / "busy"
+    shutil.copytree(out, busy)
+    empty = tmp_path / "empty"
+    shutil.copytree(out, empty)
+    (empty / "samples.jsonl").write_text("")
+    with RunLock(busy):
+        board = load_board([out, busy, empty, tmp_path / "nothing"])
+        reasons = dict(board.excluded)
+        assert "still in progress" in reasons[str(busy)] and "--partial" in reasons[str(busy)]
+        assert "has no clips" in reasons[str(empty)]
+        assert "not a run directory" in reasons[str(tmp_path / "nothing")]
+        assert [r.name for r in board.runs] == [out.name]
+        partial = load_board([busy], partial=True)
+        assert not partial.runs[0].complete and partial.runs[0].in_progress
+    with pytest.raises(InputError, match="nothing to report"):
+        load_board([empty])
+
+
+def test_nan_scores_count_as_failed(smoke_run, tmp_path):
+    _, out = smoke_run
+    copy = tmp_path / "nan"
+    shutil.copytree(out, copy)
+    lines = (copy / "samples.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["value"] = float("nan")
+    lines[0] = json.dumps(first)
+    (copy / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    board = load_board([copy])
+    assert any("NaN" in n for n in board.notes)
+    table = grouped_table(board, "condition")
+    cell = _row(table, model=first["model"], condition=first["condition"])[first["scorer"]]
+    assert cell.n_missing == 1 and any("no value for 1 of" in n for n in table.notes)
+
+
+# -- compare and gate ---------------------------------------------------------------------
+def test_gate_fails_a_degraded_candidate_and_says_why(smoke_run):
+    _, out = smoke_run
+    comparisons = compare_runs(out, out, model_a="reference", model_b="static")
+    result = gate(comparisons, 0.01)
+    assert not result.passed
+    failing = " ".join(result.failures)
+    assert "dynamic_degree" in failing and "guide_psnr" in failing and "Holm-adjusted p" in failing
+    assert "temporal_flickering" not in failing  # static is better there, not worse
+    assert gate(comparisons, {"*": 100.0}).passed  # nothing drops by more than that
+
+
+def test_gate_passes_a_rerun_of_the_same_model(smoke_run, reference_rerun):
+    _, out = smoke_run
+    comparisons = compare_runs(out, reference_rerun, model_a="reference", model_b="reference")
+    result = gate(comparisons, 0.0)
+    assert result.passed, result.report()
+    pooled = [c for c in comparisons.comparisons if c.condition == ALL and c.delta is not None]
+    assert pooled and all(c.delta == 0.0 and c.p_value == 1.0 for c in pooled)
+
+
+def test_gate_fails_when_the_candidate_lacks_a_scorer(smoke_run, tmp_path):
+    _, out = smoke_run
+    thin = tmp_path / "thin"
+    run(RunSpec(suite=SMALL_SMOKE, generators=["reference"], scorers=["temporal_flickering"]), thin)
+    comparisons = compare_runs(out, thin, model_a="reference", model_b="reference")
+    result = gate(comparisons)
+    assert not result.passed and any("has no dynamic_degree" in f for f in result.failures)
+    assert gate(comparisons, allow_missing=True).passed
+
+
+def test_max_drop_parsing():
+    assert parse_max_drop(["0.02", "guide_psnr=0.5"]) == {"*": 0.02, "guide_psnr": 0.5}
+    with pytest.raises(InputError):
+        parse_max_drop(["psnr=lots"])
+
+
+def test_compare_needs_model_names_when_ambiguous(smoke_run, tmp_path):
+    _, out = smoke_run
+    with pytest.raises(InputError, match="comparing model 'static' of one run with itself"):
+        compare_runs(out, out, model_a="static", model_b="static")
+    with pytest.raises(InputError, match="has no model 'nope'"):
+        compare_runs(out, out, model_a="nope", model_b="static")
