@@ -47,10 +47,6 @@ class Board:
     def scorer_names(self) -> list[str]:
         return sorted(self.scorers)
 
-    def ok(self) -> pd.DataFrame:
-        """Rows with a usable value."""
-        return self.samples[self.samples["status"] == "ok"]
-
 
 def load_board(
     run_dirs: Sequence[str | Path],

@@ -154,13 +154,13 @@ def grouped_table(
                 rows[model][1][scorer] = _cell(sub["value"].to_numpy(dtype=float), sub["status"].to_numpy(),
                                                statistic, resamples)
             if ranks and by == "condition":
-                _rank(rows, per_model, scorer, board.scorers.get(scorer, {}), alpha, resamples)
+                _rank(rows, per_model, scorer, board.scorers.get(scorer, {}), alpha)
         table.rows += [row for row in rows.values() if row[1]]
     table.notes = _coverage_notes(table)
     return table
 
 
-def _rank(rows, per_model: Mapping[str, pd.DataFrame], scorer: str, meta: dict, alpha: float, resamples: int) -> None:
+def _rank(rows, per_model: Mapping[str, pd.DataFrame], scorer: str, meta: dict, alpha: float) -> None:
     """Tied ranks within one group: pairwise Wilcoxon on shared cases, Holm-adjusted."""
     models = [m for m in rows if scorer in rows[m][1] and rows[m][1][scorer].value is not None]
     if len(models) < 2:

@@ -166,7 +166,7 @@ def test_runs_over_different_conditions_are_refused_or_intersected(smoke_run, tm
     assert set(board.samples["condition"]) == {"i2v"}
     assert any("--intersect" in n and "dropped" in n for n in board.notes)
     assert "static@i2v-only" in board.models and "static@" + out.name in board.models
-    assert any(f"run i2v-only has no" in n for n in board.notes)  # the second run lacks most scorers
+    assert any("run i2v-only has no" in n for n in board.notes)  # the second run lacks most scorers
     table = grouped_table(board, "condition")
     assert "dynamic_degree" not in _row(table, model="static@i2v-only", condition="i2v")
 
