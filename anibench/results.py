@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 import os
 import tempfile
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -173,7 +173,7 @@ def load_run(run_dir: str | Path, *, partial: bool = False) -> RunData:
     store = RunStore.in_dir(run_dir)
     try:
         if finished:
-            return RunData(run_dir, load_results(run_dir), load_samples(run_dir), store.guides())
+            return RunData(run_dir, _read_results(run_dir), _read_samples(run_dir), store.guides())
         if not partial:
             state = "is still in progress" if in_progress else "was interrupted (rerun it to finish)"
             raise InputError(f"the run {state}; pass --partial to report what it holds so far", path=run_dir)
@@ -188,12 +188,22 @@ def load_run(run_dir: str | Path, *, partial: bool = False) -> RunData:
 
 def load_results(run_dir: str | Path) -> dict:
     """The ``results.json`` of a finished run."""
-    return json.loads(_finished(run_dir, RESULTS_FILE).read_text(encoding="utf-8"))
+    _finished(run_dir, RESULTS_FILE)
+    return _read_results(Path(run_dir))
 
 
 def load_samples(run_dir: str | Path) -> list[dict]:
     """The per-sample records of a finished run (``samples.jsonl``)."""
-    with open(_finished(run_dir, SAMPLES_FILE), encoding="utf-8") as fh:
+    _finished(run_dir, SAMPLES_FILE)
+    return _read_samples(Path(run_dir))
+
+
+def _read_results(run_dir: Path) -> dict:
+    return json.loads((run_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+
+
+def _read_samples(run_dir: Path) -> list[dict]:
+    with open(run_dir / SAMPLES_FILE, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 

@@ -3,9 +3,9 @@
 Each perturbation changes a clip (or its inputs) in a controlled way; each scorer
 declares in ``Scorer.expectations`` whether its value should go up, go down or stay
 put (within ``Scorer.none_tolerance``). A scorer must also stay put when an input it
-does not declare changes (a frames-only metric under ``swap_prompt``). :func:`run_battery` applies every perturbation
-to every case and reports, per scorer and perturbation, the share of cases that moved
-as declared. A value already at the bound it should move toward counts as moved.
+does not declare changes (a frames-only metric under ``swap_prompt``).
+:func:`run_battery` applies every perturbation to every case and reports, per scorer
+and perturbation, the share of cases that moved as declared. A value already at the bound it should move toward counts as moved.
 
 Perturbations (the donor is the suite's case whose middle frame differs most):
 

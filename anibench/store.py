@@ -82,8 +82,10 @@ def _now() -> str:
 class RunLock:
     """An exclusive lock on a run directory: two processes never write one run at once."""
 
+    FILENAME = "run.lock"
+
     def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / "run.lock"
+        self.path = Path(run_dir) / self.FILENAME
         self._fh = None
 
     def __enter__(self) -> "RunLock":
@@ -102,7 +104,7 @@ class RunLock:
 
     @staticmethod
     def is_held(run_dir: Path) -> bool:
-        path = Path(run_dir) / "run.lock"
+        path = Path(run_dir) / RunLock.FILENAME
         if not path.exists():
             return False
         with open(path, "a+") as fh:
