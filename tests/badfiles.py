@@ -83,3 +83,69 @@ def rgba_png(path: Path, size=(48, 64), alpha: int = 100) -> Path:
 def png16(path: Path, size=(48, 64)) -> Path:
     Image.fromarray(np.full(size, 40000, np.uint16)).save(path)
     return path
+
+
+def png48(path: Path, size=(48, 64)) -> Path:
+    """A 48-bit RGB PNG (16 bits per channel); Pillow opens it as 8-bit "RGB", dropping the low bits."""
+    import cv2
+
+    ramp = np.linspace(0, 65535, size[0] * size[1] * 3).astype(np.uint16).reshape(*size, 3)
+    cv2.imwrite(str(path), ramp[..., ::-1])  # OpenCV writes BGR
+    return path
+
+
+def png64_rgba(path: Path, size=(48, 64)) -> Path:
+    """A 64-bit RGBA PNG (16 bits per channel, opaque)."""
+    import cv2
+
+    array = np.full((*size, 4), 40000, np.uint16)
+    array[..., 3] = 65535
+    cv2.imwrite(str(path), array)
+    return path
+
+
+def cmyk_jpeg(path: Path, size=(48, 64)) -> Path:
+    Image.new("CMYK", (size[1], size[0]), (0, 80, 160, 10)).save(path, format="JPEG")
+    return path
+
+
+def lab_tiff(path: Path, size=(48, 64)) -> Path:
+    Image.new("LAB", (size[1], size[0]), (50, 10, 20)).save(path, format="TIFF")
+    return path
+
+
+def ycbcr_tiff(path: Path, size=(48, 64)) -> Path:
+    Image.new("YCbCr", (size[1], size[0]), (120, 100, 140)).save(path, format="TIFF")
+    return path
+
+
+def rgb48_tiff(path: Path, size=(48, 64)) -> Path:
+    import cv2
+
+    cv2.imwrite(str(path), np.full((*size, 3), 30000, np.uint16))
+    return path
+
+
+def animated_gif(path: Path, size=(48, 64)) -> Path:
+    frames = [Image.new("RGB", (size[1], size[0]), (i * 80, 0, 0)) for i in range(3)]
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:])
+    return path
+
+
+def truncated_png(path: Path, size=(48, 64)) -> Path:
+    noise = np.random.default_rng(1).integers(0, 255, (*size, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def palette_png(path: Path, size=(48, 64)) -> Path:
+    """An opaque palette image: three colours in stripes."""
+    array = np.zeros(size, np.uint8)
+    array[:, size[1] // 3 :] = 1
+    array[:, 2 * size[1] // 3 :] = 2
+    image = Image.fromarray(array, mode="P")
+    image.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255])
+    image.save(path)
+    return path

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from anibench.errors import ImageFormatError, InputError
 from anibench.images import GuideFit, fit_image, load_image
 
+import badfiles as bad
 from badfiles import grayscale_png, image, png16, rgba_png
 
 
@@ -58,3 +60,47 @@ def test_center_crop_keeps_the_centre():
 def test_resize_squashes():
     out = fit_image(np.zeros((100, 300, 3), np.uint8), 30, 40, "resize")
     assert out.shape == (30, 40, 3)
+
+
+@pytest.mark.parametrize(
+    "build, suffix, message",
+    [
+        (bad.png48, ".png", "16 bits per channel \\(48-bit RGB\\).*does not truncate"),
+        (bad.png64_rgba, ".png", "16 bits per channel \\(64-bit RGBA\\)"),
+        (bad.rgb48_tiff, ".tif", "16 bits per channel \\(48-bit RGB\\)"),
+        (bad.cmyk_jpeg, ".jpg", "CMYK colour mode.*8-bit sRGB PNG"),
+        (bad.lab_tiff, ".tif", "LAB colour mode"),
+        (bad.ycbcr_tiff, ".tif", "YCbCr colour mode"),
+        (bad.animated_gif, ".gif", "3 frames \\(animated"),
+        (bad.truncated_png, ".png", "cannot read image.*truncated"),
+    ],
+    ids=["48-bit-png", "64-bit-rgba-png", "48-bit-tiff", "cmyk-jpeg", "lab-tiff", "ycbcr-tiff", "animated-gif",
+         "truncated-png"],
+)
+def test_images_that_would_need_a_conversion_are_refused(tmp_path, build, suffix, message):
+    path = build(tmp_path / f"guide{suffix}")
+    with pytest.raises(ImageFormatError, match=message) as info:
+        load_image(path)
+    assert info.value.path == str(path)
+
+
+def test_a_48_bit_png_is_caught_although_pillow_opens_it_as_8_bit_rgb(tmp_path):
+    path = bad.png48(tmp_path / "deep.png")
+    with Image.open(path) as opened:
+        assert opened.mode == "RGB"  # what a mode check alone would accept, truncating every sample
+    with pytest.raises(ImageFormatError, match="48-bit"):
+        load_image(path)
+
+
+def test_other_formats_are_refused_with_advice(tmp_path):
+    path = tmp_path / "guide.ppm"
+    Image.new("RGB", (8, 8)).save(path)
+    with pytest.raises(ImageFormatError, match="PPM images are not supported.*8-bit sRGB PNG"):
+        load_image(path)
+
+
+def test_an_opaque_palette_image_is_looked_up_exactly(tmp_path):
+    loaded = load_image(bad.palette_png(tmp_path / "p.png"))
+    assert loaded.dtype == np.uint8 and loaded.shape == (48, 64, 3)
+    assert loaded[0, 0].tolist() == [255, 0, 0] and loaded[0, 30].tolist() == [0, 255, 0]
+    assert loaded[0, 63].tolist() == [0, 0, 255]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -137,7 +138,8 @@ def test_manifest_path_escaping_the_root_is_refused(tmp_path):
     assert [c.id for c in suite] == ["c2"]
     (invalid,) = suite.invalid
     error = str(invalid.error())
-    assert invalid.id == "c1" and "outside the suite root" in error and "manifest.json" in error and "c1" in error
+    assert invalid.id == "c1@manifest.json#1" and invalid.case_id == "c1"  # its own identity, never a valid id
+    assert "outside the suite root" in error and "manifest.json" in error and "record 1" in error and "field 'image'" in error
     (root / "image" / "link.png").symlink_to(outside)
     (root / "manifest.json").write_text(json.dumps([{"id": "c1", "image": "image/link.png"}]))
     assert "outside the suite root" in load_suite(f"anisora:{root}").invalid[0].message
@@ -156,8 +158,9 @@ def test_folder_suite_with_prompts_and_guides(tmp_path):
     image(tmp_path / "b.png", np.zeros((64, 96, 3), np.uint8))
     (tmp_path / "prompts.json").write_text(json.dumps({"a cat running-0.mp4": "a cat running", "b": "bee"}))
     suite = load_suite(f"folder:{tmp_path}")
-    a, b = suite.case("a_cat_running-0"), suite.case("b")
-    assert a.prompt == "a cat running" and a.metadata["file_name"] == "a cat running-0.mp4" and not a.guides
+    a, b = suite.case("a cat running-0"), suite.case("b")  # the file stem, kept as it is
+    assert a.prompt == "a cat running" and a.video.name == "a cat running-0.mp4" and not a.guides
+    assert a.key == "a_cat_running-0-" + hashlib.sha256(b"a cat running-0").hexdigest()[:8] and b.key == "b"
     assert b.prompt == "bee" and b.guides[0].path.name == "b.png" and b.guides[0].fit is GuideFit.EXACT
 
 
@@ -171,3 +174,5 @@ def test_case_validation():
         Case("../evil")
     with pytest.raises(SuiteError, match="style"):
         Case("ok", style="4d")
+    with pytest.raises(SuiteError, match="prompt must be text"):
+        Case("ok", prompt={"a": 1})

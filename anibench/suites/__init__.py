@@ -26,8 +26,11 @@ def parse_suite_spec(spec: str) -> tuple[str, str | None]:
 def load_suite(spec: str | Mapping[str, Any], **options: Any) -> Suite:
     """Load a suite from a spec string or a mapping ``{"name", "path", **options}``."""
     if isinstance(spec, Mapping):
+        if not spec.get("name"):
+            raise SuiteError(f"a suite spec needs a 'name' (smoke, anisora, folder, ...), got {dict(spec)!r}")
         options = {**{k: v for k, v in spec.items() if k not in ("name", "path")}, **options}
         name, path = str(spec["name"]), spec.get("path")
+        path = str(path) if path is not None else None
     else:
         name, path = parse_suite_spec(spec)
     loader = SUITES.get(name)
