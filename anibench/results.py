@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from anibench.errors import InputError
+from anibench.fsutil import atomic_open, write_json
 from anibench.scoring import AGGREGATIONS
 from anibench.store import RunLock, RunStore
 
@@ -110,21 +109,16 @@ def aggregate(records: Iterable[Mapping[str, Any]], scorers: Mapping[str, Mappin
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Write ``results.json`` (or any JSON) atomically and durably, permissions from the umask."""
+    write_json(path, payload, durable=True)
 
 
 def write_samples(run_dir: Path, records: Iterable[Mapping[str, Any]]) -> Path:
+    """Write ``samples.jsonl`` atomically and durably, permissions from the umask."""
     path = Path(run_dir) / SAMPLES_FILE
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with atomic_open(path, "w", durable=True) as fh:
         for record in records:
             fh.write(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str) + "\n")
-    os.replace(tmp, path)
     return path
 
 
@@ -144,10 +138,11 @@ class RunData:
     guides: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
     complete: bool = True
     in_progress: bool = False
+    label: str | None = None  # shown instead of the folder's name where two runs share one
 
     @property
     def name(self) -> str:
-        return self.run_dir.name
+        return self.label or self.run_dir.name
 
     @property
     def scorers(self) -> dict[str, dict]:
@@ -159,26 +154,37 @@ class RunData:
 
 
 def load_run(run_dir: str | Path, *, partial: bool = False) -> RunData:
-    """Read a run directory. A finished run reads ``results.json`` and ``samples.jsonl``.
+    """Read a run directory without writing anything. A finished run reads ``results.json`` and ``samples.jsonl``.
 
     A run still in progress, or interrupted, is refused with a clear message unless
     ``partial``: then what its store holds so far is read, and unscored clips show as
-    ``missing``.
+    ``missing``. Reading never takes the run lock (it only probes it) and opens the store
+    read-only (:class:`~anibench.store.RunStore`), so runs in read-only folders, on
+    read-only mounts and of other users can be read. Damaged or foreign files are an
+    :class:`InputError` naming the file and what to do.
     """
-    run_dir = Path(run_dir).resolve()
-    if not (run_dir / RunStore.FILENAME).is_file():
-        raise InputError("not a run directory (no anibench.sqlite)", path=run_dir)
+    run_dir = _run_dir(run_dir)
     in_progress = RunLock.is_held(run_dir)
     finished = (run_dir / RESULTS_FILE).is_file() and not in_progress
-    store = RunStore.in_dir(run_dir)
+    if not finished and not partial:
+        state = "is still in progress" if in_progress else "was interrupted (rerun it to finish)"
+        raise InputError(f"the run {state}; pass --partial to report what it holds so far", path=run_dir)
+    store = RunStore.in_dir(run_dir, readonly=True, writer_active=in_progress)
     try:
         if finished:
-            return RunData(run_dir, _read_results(run_dir), _read_samples(run_dir), store.guides())
-        if not partial:
-            state = "is still in progress" if in_progress else "was interrupted (rerun it to finish)"
-            raise InputError(f"the run {state}; pass --partial to report what it holds so far", path=run_dir)
+            restarted = InputError("the run was restarted while it was being read; report it when it has finished",
+                                   path=run_dir)
+            try:
+                data = RunData(run_dir, _read_results(run_dir), _read_samples(run_dir), store.guides())
+            except InputError:
+                if RunLock.is_held(run_dir):  # a writer changing the files explains what was read
+                    raise restarted from None
+                raise
+            if RunLock.is_held(run_dir):
+                raise restarted
+            return data
         description = store.get_meta(RUN_META)
-        if description is None:
+        if not isinstance(description, dict):
             raise InputError("the run has not recorded what it is yet", path=run_dir)
         records = sample_records(store, store.get_meta(RUN_ITEMS_META), description.get("scorers"))
         return RunData(run_dir, description, records, store.guides(), complete=False, in_progress=in_progress)
@@ -198,20 +204,75 @@ def load_samples(run_dir: str | Path) -> list[dict]:
     return _read_samples(Path(run_dir))
 
 
+REWRITE_HINT = "rerun the run's command (anibench run/score with the same --out) to resume and rewrite it"
+SAMPLE_FIELDS = ("case_id", "model", "scorer", "status")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"the run has no {path.name}: it was interrupted; {REWRITE_HINT}", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"is not UTF-8 text (byte {exc.start}); the file is damaged: {REWRITE_HINT}", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read it ({exc.strerror})", path=path) from None
+
+
 def _read_results(run_dir: Path) -> dict:
-    return json.loads((run_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+    path = run_dir / RESULTS_FILE
+    try:
+        payload = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the file is damaged: "
+                         f"{REWRITE_HINT}", path=path) from None
+    problem = None
+    if not isinstance(payload, dict):
+        problem = f"holds a JSON {type(payload).__name__}, not the run's description"
+    else:
+        wrong = [key for key in ("scorers", "cases", "conditions", "config") if not isinstance(payload.get(key, {}), dict)]
+        if wrong:
+            problem = f"has {', '.join(wrong)} of the wrong type"
+    if problem:
+        raise InputError(f"{problem}; the file is damaged or not anibench's: {REWRITE_HINT}", path=path)
+    return payload
 
 
 def _read_samples(run_dir: Path) -> list[dict]:
-    with open(run_dir / SAMPLES_FILE, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    """``samples.jsonl``, one record per line; a bad line is an error naming its number."""
+    path = run_dir / SAMPLES_FILE
+    records = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"line {number} is not valid JSON (column {exc.colno}: {exc.msg}); the file is damaged: "
+                             f"{REWRITE_HINT}", path=path) from None
+        missing = [f for f in SAMPLE_FIELDS if not isinstance(record, dict) or not isinstance(record.get(f), str)]
+        if missing:
+            raise InputError(f"line {number} is not a sample record (no text {', '.join(missing)}); the file is damaged: "
+                             f"{REWRITE_HINT}", path=path)
+        records.append(record)
+    return records
+
+
+def _run_dir(run_dir: str | Path) -> Path:
+    """``run_dir`` resolved, or a clear error when it is not a run directory."""
+    run_dir = Path(run_dir).resolve()
+    if not run_dir.exists():
+        raise InputError("not a run directory (no such folder)", path=run_dir)
+    if not run_dir.is_dir():
+        raise InputError("not a run directory (a file, not a folder)", path=run_dir)
+    if not (run_dir / RunStore.FILENAME).is_file():
+        raise InputError("not a run directory (no anibench.sqlite)", path=run_dir)
+    return run_dir
 
 
 def _finished(run_dir: str | Path, name: str) -> Path:
     """``run_dir/name``, or a clear error when the run is still running or never finished."""
-    run_dir = Path(run_dir)
-    if not (run_dir / RunStore.FILENAME).is_file():
-        raise InputError("not a run directory (no anibench.sqlite)", path=run_dir)
+    run_dir = _run_dir(run_dir)
     if RunLock.is_held(run_dir):
         raise InputError("the run is still in progress; report it when it has finished", path=run_dir)
     if not (run_dir / name).is_file():

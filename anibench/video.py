@@ -8,8 +8,6 @@ silently changing fps-dependent scores (VBench's dynamic degree stride, for one)
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +16,7 @@ import av
 import numpy as np
 
 from anibench.errors import InputError, VideoDecodeError
+from anibench.fsutil import atomic_path
 
 # x264 with a fixed thread count and no macroblock-tree rate control gives byte-identical
 # files for identical frames on any machine; its default (mbtree, threads = 1.5 x cores)
@@ -112,16 +111,16 @@ class Video:
     def write(self, path: str | Path, *, crf: int = 12, codec: str = "libx264") -> Path:
         """Encode to ``path`` (H.264 by default) atomically: a killed write leaves no partial file.
 
+        The file is created with the umask's permissions (:func:`anibench.fsutil.atomic_path`);
+        a temporary left by a killed process is removed by the next run.
+
         Deterministic: the same frames give the same bytes on every machine (``X264_PARAMS``).
         Odd frame sizes are written as yuv444p (4:2:0 needs even sizes); others as yuv420p.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".part-", suffix=path.suffix or ".mp4", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp_name:
             rate = Fraction(self.fps).limit_denominator(1001)
-            with av.open(tmp_name, "w", format="mp4") as container:
+            with av.open(str(tmp_name), "w", format="mp4") as container:
                 stream = container.add_stream(codec, rate=rate)
                 stream.width, stream.height = self.width, self.height
                 even = self.width % 2 == 0 and self.height % 2 == 0
@@ -136,10 +135,6 @@ class Video:
                         container.mux(packet)
                 for packet in stream.encode():
                     container.mux(packet)
-            os.replace(tmp_name, path)
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
         return path
 
 

@@ -25,6 +25,12 @@ SAMPLE_COLUMNS = ["run", "model", "condition", "case_id", "seed", "label", "styl
                   "message", "video", "item_id"]
 
 
+def direction(meta: dict | None) -> bool | None:
+    """A scorer's ``higher_is_better``: True, False, or None for a descriptive scorer (a measured property
+    with no better or worse, e.g. an animation cadence). Metadata without the key count as higher-is-better."""
+    return (meta or {}).get("higher_is_better", True)
+
+
 @dataclass
 class Board:
     """Samples of one or more runs, with their scorers' metadata and what had to be left out."""
@@ -62,7 +68,12 @@ def load_board(
     several runs is qualified as ``model@run``.
     """
     runs, excluded = [], []
+    seen: set[Path] = set()
     for run_dir in run_dirs:
+        if Path(run_dir).resolve() in seen:
+            excluded.append((str(run_dir), "given twice; it is reported once"))
+            continue
+        seen.add(Path(run_dir).resolve())
         try:
             run = load_run(run_dir, partial=partial)
         except InputError as exc:
@@ -75,6 +86,7 @@ def load_board(
     if not runs:
         reasons = "; ".join(reason for _, reason in excluded) or "no run directories given"
         raise InputError(f"nothing to report: {reasons}")
+    _label_runs(runs)
 
     notes = [f"run {run.name} is incomplete: clips not yet scored show as missing" for run in runs if not run.complete]
     frames = [_frame(run) for run in runs]
@@ -98,17 +110,37 @@ def load_board(
     return board
 
 
+def _label_runs(runs: list[RunData]) -> None:
+    """Runs in folders of the same name (``a/smoke``, ``b/smoke``) are told apart by their parent folders."""
+    for depth in (2, 3, None):
+        names = [run.name for run in runs]
+        clashing = {name for name in names if names.count(name) > 1}
+        if not clashing:
+            return
+        for run in runs:
+            if run.name in clashing:
+                parts = run.run_dir.parts
+                run.label = "/".join(parts[-depth:]) if depth else str(run.run_dir)
+
+
 def _frame(run: RunData) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(run.records)
-    frame["run"] = run.name
-    prefix = str(run.run_dir) + os.sep
-    frame["video"] = [prefix + v if isinstance(v, str) else None for v in frame["video"]]
-    frame["condition"] = frame["condition"].fillna("none")
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
     for column in SAMPLE_COLUMNS:
         if column not in frame:
             frame[column] = None
+    frame["run"] = run.name
+    prefix = str(run.run_dir) + os.sep
+    frame["video"] = [prefix + v if isinstance(v, str) else None for v in frame["video"]]
+    frame["condition"] = [c if isinstance(c, str) and c else "none" for c in frame["condition"]]
+    for column in ("label", "style"):  # a case without a label or style has None, never NaN or ""
+        frame[column] = pd.Series([text_or_none(v) for v in frame[column]], index=frame.index, dtype=object)
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
     return frame[SAMPLE_COLUMNS + (["details"] if "details" in frame else [])]
+
+
+def text_or_none(value: object) -> str | None:
+    """A label or style as text, or None where a case has none (None, NaN, empty)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _qualify_shared_models(frames: list[pd.DataFrame], runs: list[RunData], notes: list[str]) -> None:
@@ -135,6 +167,9 @@ def _check_coverage(samples: pd.DataFrame, runs: list[RunData], intersect: bool,
     shared = set.intersection(*pairs.values())
     if all(p == shared for p in pairs.values()):
         return samples
+    if not shared:
+        raise InputError("the runs share no (case, condition) pair, so nothing can be put side by side: "
+                         + "; ".join(f"{name} has {_describe_pairs(p)}" for name, p in pairs.items()))
     differences = "; ".join(f"{name}: {len(p - shared)} (case, condition) pair(s) not in every run"
                             for name, p in pairs.items() if p != shared)
     if not intersect:
@@ -148,6 +183,14 @@ def _check_coverage(samples: pd.DataFrame, runs: list[RunData], intersect: bool,
     notes.append(f"--intersect: kept the {len(shared)} (case, condition) pairs every run has; "
                  f"dropped {dropped} sample(s) ({differences})")
     return samples[keep].reset_index(drop=True)
+
+
+def _describe_pairs(pairs: set[tuple[str, str]], shown: int = 3) -> str:
+    """``4 cases (a, b, c, …) under i2v, first-last``."""
+    cases = sorted({case for case, _ in pairs})
+    conditions = sorted({condition for _, condition in pairs})
+    listed = ", ".join(cases[:shown]) + (", …" if len(cases) > shown else "")
+    return f"{len(cases)} case(s) ({listed}) under {', '.join(conditions)}"
 
 
 def load_ratings(path: str | Path) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 from typing import Any, Sequence
 
 from anibench.leaderboard.tables import Cell, Table
@@ -102,25 +103,34 @@ def to_csv(table: Table) -> str:
     return buffer.getvalue()
 
 
-def _latex_escape(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
-        text = text.replace(char, escaped)
-    return text
+# Every character LaTeX treats specially in text, and how to print it literally (one pass, so the
+# braces of a replacement are never escaped again).
+LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
+    "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "<": r"\textless{}", ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+}
+_LATEX_PATTERN = re.compile("|".join(re.escape(c) for c in LATEX_SPECIALS))
+
+
+def latex_escape(text: str) -> str:
+    """``text`` as literal LaTeX text: each of ``\\ { } $ & # % _ ^ ~ < > |`` replaced by its command."""
+    return _LATEX_PATTERN.sub(lambda m: LATEX_SPECIALS[m.group(0)], text)
 
 
 def to_latex(table: Table) -> str:
     """A booktabs table; rank-1 cells in bold, intervals as ± half-width."""
     columns = [c for c in table.columns if any(c in cells for _, cells in table.rows)]
     spec = "l" * len(table.keys) + "r" * len(columns) + "r"
-    heads = [_latex_escape(k) for k in table.keys]
+    heads = [latex_escape(k) for k in table.keys]
     for column in columns:
         meta = table.meta.get(column, {})
         arrow = "" if meta.get("higher_is_better") is None else (r"$\uparrow$" if meta["higher_is_better"] else r"$\downarrow$")
-        heads.append(_latex_escape(column) + arrow)
-    lines = [r"\begin{table}[t]", r"\centering", f"\\caption{{{_latex_escape(table.title)}}}",
+        heads.append(latex_escape(column) + arrow)
+    lines = [r"\begin{table}[t]", r"\centering", f"\\caption{{{latex_escape(table.title)}}}",
              f"\\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(heads + ["$n$"]) + r" \\", r"\midrule"]
     for keys, cells in table.rows:
-        row = [_latex_escape(str(keys[k])) for k in table.keys]
+        row = [latex_escape(str(keys[k])) for k in table.keys]
         for column in columns:
             cell = cells.get(column)
             if cell is None or cell.value is None:

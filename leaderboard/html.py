@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import mimetypes
 import os
 from datetime import datetime, timezone
@@ -20,9 +21,11 @@ from typing import Any, Sequence
 from urllib.parse import quote, urlencode
 
 from anibench.leaderboard.charts import bar_chart, radar_chart
-from anibench.leaderboard.data import Board
+from anibench.fsutil import write_text
+from anibench.leaderboard.data import Board, direction, text_or_none
 from anibench.leaderboard.formats import cell_text, header
-from anibench.leaderboard.tables import ALL, INTERP, Cell, Table
+from anibench.leaderboard.options import OptionError
+from anibench.leaderboard.tables import ALL, INTERP, NO_GROUP, Cell, Table
 
 MEDIA_MODES = ("link", "embed")
 
@@ -36,19 +39,23 @@ class _Media:
 
     def __init__(self, page_dir: Path, mode: str):
         if mode not in MEDIA_MODES:
-            raise ValueError(f"media must be one of {MEDIA_MODES}")
+            raise OptionError("--media", f"must be one of {', '.join(MEDIA_MODES)}, not {mode!r}")
         self.page_dir, self.mode = page_dir.resolve(), mode
 
     def src(self, path: str | Path | None) -> str | None:
+        """The ``src`` of a clip or image; None (shown as "no file") when it is missing or this user cannot read it."""
         if not path:
             return None
         path = Path(path)
-        if not path.is_file():
+        try:
+            if not path.is_file() or not os.access(path, os.R_OK):
+                return None
+            if self.mode == "embed":
+                kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+            return quote(Path(os.path.relpath(path.resolve(), self.page_dir)).as_posix())
+        except OSError:
             return None
-        if self.mode == "embed":
-            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
-        return quote(Path(os.path.relpath(path.resolve(), self.page_dir)).as_posix())
 
 
 def _table_html(table: Table) -> str:
@@ -112,10 +119,10 @@ def _charts_html(board: Board, main: Table) -> str:
     for scorer in scorers:
         values = [c.get(scorer).value if c.get(scorer) else None for _, c in rows]
         present = [v for v in values if v is not None]
-        if len(present) < 2 or max(present) == min(present):
+        better_high = direction(board.scorers.get(scorer))
+        if len(present) < 2 or max(present) == min(present) or better_high is None:  # descriptive: no worst or best
             continue
         low, high = min(present), max(present)
-        better_high = board.scorers.get(scorer, {}).get("higher_is_better", True)
         axes.append(scorer)
         for model, value in zip(models, values):
             norm = None if value is None else (value - low) / (high - low)
@@ -147,7 +154,7 @@ def _gallery_data(board: Board, media: _Media) -> dict[str, Any]:
         if entry is None:
             info = cases.get(case_id, {})
             entry = entries[key] = {
-                "case_id": case_id, "condition": condition, "label": label, "style": style,
+                "case_id": case_id, "condition": condition, "label": text_or_none(label), "style": text_or_none(style),
                 "prompt": info.get("prompt", ""), "ground_truth": media.src(info.get("video")),
                 "guides": [{"position": g["position"], "frame_index": g["frame_index"], "src": media.src(g["thumbnail"])}
                            for g in guides.get((condition, case_id), [])],
@@ -165,12 +172,20 @@ def _gallery_data(board: Board, media: _Media) -> dict[str, Any]:
         "gallery": sorted(entries.values(), key=lambda e: (e["case_id"], e["condition"])),
         "models": board.models,
         "conditions": board.conditions,
-        "labels": sorted({e["label"] for e in entries.values() if e["label"]}),
-        "styles": sorted({e["style"] for e in entries.values() if e["style"]}),
+        "labels": _choices(e["label"] for e in entries.values()),
+        "styles": _choices(e["style"] for e in entries.values()),
+        "no_group": NO_GROUP,
         "score_names": scorers,
         "scorers": {k: {"unit": v.get("unit", ""), "higher_is_better": v.get("higher_is_better")}
                     for k, v in board.scorers.items()},
     }
+
+
+def _choices(values) -> list[str]:
+    """Filter options: the texts sorted, then ``(none)`` where some cases have none."""
+    values = list(values)
+    texts = sorted({v for v in values if v is not None})
+    return texts + ([NO_GROUP] if any(v is None for v in values) else [])
 
 
 def _runs_html(board: Board) -> str:
@@ -196,7 +211,6 @@ def write_html(board: Board, tables: Sequence[Table], path: str | Path, *, media
                title: str = "anibench report") -> Path:
     """Write the report page to ``path`` and return it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = _gallery_data(board, _Media(path.parent, media))
     main = next((t for t in tables if t.id == "by-condition"), tables[0])
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -229,12 +243,22 @@ def write_html(board: Board, tables: Sequence[Table], path: str | Path, *, media
 <script>{_asset("report.js")}</script>
 </body></html>
 """
-    partial = path.with_name(f".part-{path.name}")
-    partial.write_text(page, encoding="utf-8")
-    partial.replace(path)
-    return path
+    try:
+        return write_text(path, page)
+    except OSError as exc:
+        raise OptionError("--html", f"cannot write {path} ({exc.strerror})") from None
 
 
 def _json_for_script(data: Any) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(data, ensure_ascii=False, default=str).replace("</", "<\\/")
+    """JSON safe inside a <script> element; NaN and infinities (not JSON) become null."""
+    return json.dumps(_finite(data), ensure_ascii=False, default=str, allow_nan=False).replace("</", "<\\/")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from anibench.fsutil import write_text
 from anibench.leaderboard.data import Board, load_board
-from anibench.leaderboard.formats import render, to_csv, to_markdown
-from anibench.leaderboard.html import write_html
+from anibench.leaderboard.formats import FORMATS, render, to_csv, to_markdown
+from anibench.leaderboard.html import MEDIA_MODES, write_html
+from anibench.leaderboard.options import OptionError, check_choice, check_choices, check_resamples, output_file
 from anibench.leaderboard.tables import Table, all_tables, grouped_table, guide_table
 
 BREAKDOWNS = ("condition", "label", "style")
@@ -37,21 +39,45 @@ def summary(run_dir: str | Path) -> str:
 
 
 def write_csvs(tables: Sequence[Table], path: str | Path) -> list[Path]:
-    """The main table to ``path``, every other table to ``<path stem>-<table id>.csv`` beside it."""
-    path = Path(path)
+    """The main table to ``path``, every other table to ``<path stem>-<table id>.csv`` beside it.
+
+    Missing parent folders are created (as for ``--html``); each file is written atomically.
+    """
+    path = output_file("--csv", path)
     written = []
     for index, table in enumerate(t for t in tables if not t.empty):
         target = path if index == 0 else path.with_name(f"{path.stem}-{table.id}{path.suffix or '.csv'}")
-        target.write_text(to_csv(table), encoding="utf-8")
-        written.append(target)
+        written.append(_write("--csv", target, to_csv(table)))
     return written
+
+
+def _write(option: str, path: Path, text: str) -> Path:
+    try:
+        return write_text(path, text)
+    except OSError as exc:
+        raise OptionError(option, f"cannot write {path} ({exc.strerror})") from None
+
+
+def check_report_options(*, fmt: str = "markdown", media: str = "link", breakdowns: Sequence[str] = BREAKDOWNS,
+                         resamples: int = 1000) -> None:
+    """Refuse option values ``write_report`` cannot use, naming the option."""
+    check_choice("--format", fmt, FORMATS)
+    check_choice("--media", media, MEDIA_MODES)
+    check_choices("--by", breakdowns, BREAKDOWNS)
+    check_resamples(resamples)
 
 
 def write_report(run_dirs: Sequence[str | Path], *, fmt: str = "markdown", html: str | Path | None = None,
                  media: str = "link", csv: str | Path | None = None, partial: bool = False, intersect: bool = False,
                  ratings: str | Path | None = None, breakdowns: Sequence[str] = BREAKDOWNS,
                  resamples: int = 1000) -> str:
-    """Build every table; write the HTML page and/or CSV when asked; return the text for stdout."""
+    """Build every table; write the HTML page and/or CSV when asked; return the text for stdout.
+
+    Output files get their missing parent folders created; options are checked before any run is read.
+    """
+    check_report_options(fmt=fmt, media=media, breakdowns=breakdowns, resamples=resamples)
+    html = output_file("--html", html) if html else None
+    csv = output_file("--csv", csv) if csv else None
     board, tables = build(run_dirs, partial=partial, intersect=intersect, ratings=ratings,
                           breakdowns=breakdowns, resamples=resamples)
     if html:

@@ -19,12 +19,13 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from anibench.leaderboard.data import Board
+from anibench.leaderboard.data import Board, direction, text_or_none
 from anibench.leaderboard.stats import DEFAULT_ALPHA, bootstrap_ci, holm, paired_comparison, tied_ranks
 from anibench.resources import load_yaml
 
 ALL = "all"
 INTERP = "interp-avg"
+NO_GROUP = "(none)"  # the label / style group of cases that have none
 
 
 @dataclass
@@ -132,7 +133,7 @@ def grouped_table(
         if values["condition"].nunique() > 1:
             groups.append((ALL, values))
     else:
-        filled = values.assign(**{by: values[by].fillna("(none)")})
+        filled = values.assign(**{by: [text_or_none(v) or NO_GROUP for v in values[by]]})
         for group in sorted(filled[by].unique()):
             groups.append((group, filled[filled[by] == group]))
     title = {"condition": "Scores by model and condition", "label": "Scores by action label",
@@ -156,16 +157,18 @@ def grouped_table(
             if ranks and by == "condition":
                 _rank(rows, per_model, scorer, board.scorers.get(scorer, {}), alpha)
         table.rows += [row for row in rows.values() if row[1]]
-    table.notes = _coverage_notes(table)
+    descriptive = [s for s in scorers if direction(board.scorers.get(s)) is None and any(s in c for _, c in table.rows)]
+    table.notes = ([f"descriptive, no better or worse (no rank, no arrow): {', '.join(descriptive)}"] if descriptive else [])
+    table.notes += _coverage_notes(table)
     return table
 
 
 def _rank(rows, per_model: Mapping[str, pd.DataFrame], scorer: str, meta: dict, alpha: float) -> None:
     """Tied ranks within one group: pairwise Wilcoxon on shared cases, Holm-adjusted."""
     models = [m for m in rows if scorer in rows[m][1] and rows[m][1][scorer].value is not None]
-    if len(models) < 2:
+    higher = direction(meta)
+    if len(models) < 2 or higher is None:  # a descriptive scorer has no better or worse, so no rank
         return
-    higher = meta.get("higher_is_better", True)
     series = {m: per_model[m][per_model[m]["status"] == "ok"].set_index(["case_id", "condition"])["value"] for m in models}
     pairs, pvalues = [], []
     for i, a in enumerate(models):

@@ -86,4 +86,4 @@ def test_report_formats_and_html(smoke_run, tmp_path):
     assert (tmp_path / "page" / "index.html").stat().st_size > 10_000
     assert (tmp_path / "t-by-label.csv").is_file() and (tmp_path / "t-vbench.csv").is_file()
     done = cli("report", out, "--format", "yaml", check=False)
-    assert done.returncode == 2 and "--format must be one of" in done.stderr
+    assert done.returncode == 2 and "--format: must be one of markdown, csv, latex, json" in done.stderr

@@ -45,3 +45,16 @@ def test_pytest_plugin_gates_inside_a_users_test(pytester, smoke_run, reference_
     result = pytester.runpytest_subprocess()  # the plugin loads through its pytest11 entry point
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*quality gate: FAILED*", "*FAIL reference → static · dynamic_degree · all*"])
+
+
+def test_the_fixture_refuses_drops_and_levels_that_would_hide_a_regression(smoke_run):
+    import pytest
+
+    from anibench.leaderboard.options import OptionError
+    from anibench.leaderboard.pytest_plugin import check_quality
+
+    _, out = smoke_run
+    for options in ({"max_drop": {"*": float("nan")}}, {"max_drop": {"guide_psnr": -1}}, {"alpha": 1.5},
+                    {"max_drop": {"guide_pnsr": 0.5}}):
+        with pytest.raises(OptionError):
+            check_quality(out, out, baseline_model="reference", candidate_model="static", **options)

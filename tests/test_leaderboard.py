@@ -12,11 +12,13 @@ import pytest
 from anibench.errors import InputError
 from anibench.leaderboard.compare import compare_runs, gate, parse_max_drop
 from anibench.leaderboard.data import load_board
-from anibench.leaderboard.formats import render, to_csv, to_latex, to_markdown
+from anibench.leaderboard.formats import latex_escape, render, to_csv, to_latex, to_markdown
+from anibench.leaderboard.options import OptionError
 from anibench.leaderboard.stats import bootstrap_ci, holm, paired_comparison, tied_ranks
-from anibench.leaderboard.tables import ALL, all_tables, grouped_table, named_table
+from anibench.leaderboard.tables import ALL, Cell, Table, all_tables, grouped_table, named_table
 from anibench.runner import run
 from anibench.runspec import RunSpec
+from anibench.scoring import Expect, FrameSampling, Scorer
 from anibench.store import RunLock
 
 from conftest import SMALL_SMOKE
@@ -148,7 +150,9 @@ def test_every_format_renders(smoke_run):
     md = to_markdown(main)
     assert md.startswith("## Scores by model and condition") and "#1" in md and "[" in md
     csv_text = to_csv(main)
-    assert csv_text.splitlines()[0].startswith("model,condition,dynamic_degree,dynamic_degree_low")
+    head = csv_text.splitlines()[0]
+    assert head.startswith("model,condition,") and head.endswith(",n,missing")
+    assert ",dynamic_degree,dynamic_degree_low,dynamic_degree_high,dynamic_degree_n_ok,dynamic_degree_rank," in head
     latex = to_latex(main)
     assert r"\begin{tabular}" in latex and r"\textbf{" in latex and r"dynamic\_degree" in latex
     payload = json.loads(render(tables, "json"))
@@ -250,3 +254,108 @@ def test_compare_needs_model_names_when_ambiguous(smoke_run, tmp_path):
         compare_runs(out, out, model_a="static", model_b="static")
     with pytest.raises(InputError, match="has no model 'nope'"):
         compare_runs(out, out, model_a="nope", model_b="static")
+
+
+# -- hardening: option checks, LaTeX, labels, descriptive scorers -----------------------------
+def test_max_drop_refuses_values_that_would_pass_anything_or_fail_everything():
+    for bad in (["nan"], ["inf"], ["-0.01"], ["guide_psnr=nan"], ["=0.2"], [float("nan")]):
+        with pytest.raises(OptionError) as raised:
+            parse_max_drop(bad)
+        assert raised.value.option == "--max-drop"
+    assert parse_max_drop([0, "guide_psnr=0"]) == {"*": 0.0, "guide_psnr": 0.0}
+
+
+def test_the_gate_refuses_a_bad_alpha_and_drops_for_scorers_the_runs_lack(smoke_run):
+    _, out = smoke_run
+    comparisons = compare_runs(out, out, model_a="reference", model_b="static", resamples=50)
+    with pytest.raises(OptionError, match="no scorer 'guide_pnsr'"):
+        gate(comparisons, ["0.01", "guide_pnsr=0.5"])
+    with pytest.raises(OptionError, match="between 0 and 1"):
+        gate(comparisons, 0.01, alpha=1.0)
+    with pytest.raises(OptionError, match="between 0 and 1"):
+        compare_runs(out, out, model_a="reference", model_b="static", alpha=float("nan"))
+    # the drop NaN used to let this regression through; 0.01 fails it, as the README says
+    assert not gate(comparisons, 0.01).passed
+
+
+def test_latex_escapes_every_special_character():
+    hostile = r"m$1 {x} ~a^b & 50% #2 _c \d <e> |f|"
+    table = Table("t", f"title {hostile}", ["model"], ["s_1"], rows=[({"model": hostile}, {"s_1": Cell(0.5)})])
+    latex = to_latex(table)
+    row = next(line for line in latex.splitlines() if "0.500" in line)
+    assert row.startswith(r"m\$1 \{x\} \textasciitilde{}a\textasciicircum{}b \& 50\% \#2 \_c \textbackslash{}d "
+                          r"\textless{}e\textgreater{} \textbar{}f\textbar{} & 0.500")
+    assert latex_escape(r"\{") == r"\textbackslash{}\{"  # one pass: a replacement's braces are not escaped again
+    caption = next(line for line in latex.splitlines() if line.startswith(r"\caption"))
+    assert caption.count("{") == caption.count("}") and "$1" not in caption.replace(r"\$1", "")
+
+
+def test_cases_without_a_label_or_style_group_as_none(smoke_run, tmp_path):
+    _, out = smoke_run
+    copy = tmp_path / "partly-labelled"
+    shutil.copytree(out, copy)
+    lines = [json.loads(line) for line in (copy / "samples.jsonl").read_text().splitlines()]
+    for record in lines:
+        if record["case_id"].startswith("2d_"):
+            record["label"], record["style"] = None, float("nan")  # as a manifest without them gives
+    (copy / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    board = load_board([copy])
+    assert set(board.samples["style"].dropna()) == {"3d"} and board.samples["label"].isna().any()
+    by_label = grouped_table(board, "label", resamples=50)
+    by_style = grouped_table(board, "style", resamples=50)
+    assert "(none)" in {k["label"] for k, _ in by_label.rows} and {k["style"] for k, _ in by_style.rows} == {"3d", "(none)"}
+    none_row = _row(by_style, model="reference", style="(none)")["dynamic_degree"]
+    assert none_row.n == 18  # 9 two-d cases × 2 conditions
+
+
+class MeanLevel(Scorer):
+    """Mean pixel value / 255: a measured property of a clip, neither better nor worse (descriptive)."""
+
+    name = "mean_level_test"
+    version = "1"
+    sampling = FrameSampling("all")
+    lower, upper, higher_is_better = 0.0, 1.0, None
+    expectations = {"reverse": Expect.NONE, "shuffle": Expect.NONE}
+
+    def compute(self, sample):
+        return self.result(float(sample.video.frames.mean()) / 255.0)
+
+
+@pytest.fixture(scope="module")
+def descriptive_run(tmp_path_factory):
+    from anibench.scoring import SCORERS
+
+    if MeanLevel.name not in SCORERS:
+        SCORERS.register(MeanLevel.name, MeanLevel)
+    out = tmp_path_factory.mktemp("descriptive") / "run"
+    run(RunSpec(suite=SMALL_SMOKE, generators=["reference", "static"], conditions=["i2v"],
+                scorers=[MeanLevel.name, "dynamic_degree"]), out)
+    return out
+
+
+def test_a_descriptive_scorer_has_no_rank_and_no_arrow(descriptive_run):
+    board = load_board([descriptive_run])
+    assert board.scorers[MeanLevel.name]["higher_is_better"] is None
+    table = grouped_table(board, "condition", resamples=50)
+    cells = _row(table, model="reference", condition="i2v")
+    assert cells[MeanLevel.name].value is not None and cells[MeanLevel.name].rank is None
+    assert cells["dynamic_degree"].rank == 1
+    header = to_markdown(table).splitlines()[2]
+    assert "| dynamic_degree ↑ |" in header and f"| {MeanLevel.name} |" in header  # no arrow: no direction
+    assert any(n.startswith("descriptive, no better or worse") and MeanLevel.name in n for n in table.notes)
+    latex = to_latex(table)
+    assert r"dynamic\_degree$\uparrow$ & mean\_level\_test & $n$" in latex
+
+
+def test_compare_shows_a_descriptive_change_without_a_verdict_and_the_gate_skips_it(descriptive_run):
+    comparisons = compare_runs(descriptive_run, descriptive_run, model_a="reference", model_b="static", resamples=50)
+    level = next(c for c in comparisons.comparisons if c.scorer == MeanLevel.name and c.condition == ALL)
+    assert level.delta is not None and level.delta != 0 and level.p_value is not None
+    assert level.worsening is None and level.verdict() == "– (descriptive: no better or worse)"
+    result = gate(comparisons, 0.0)
+    assert not result.passed and all(MeanLevel.name not in f for f in result.failures)
+    assert all(c.scorer != MeanLevel.name for c in result.checked)
+    assert any(n.startswith(f"not gated: {MeanLevel.name} (descriptive") for n in result.notes)
+    assert "not gated" in result.report()
+    with pytest.raises(OptionError, match="descriptive"):
+        gate(comparisons, {MeanLevel.name: 0.1})

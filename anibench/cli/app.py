@@ -9,11 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional
 
+import click
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from anibench.conditions import BUILTIN_CONDITIONS
 from anibench.errors import AnibenchError
@@ -22,13 +25,34 @@ from anibench.runspec import RunSpec
 from anibench.scoring import SCORERS
 from anibench.suites import SUITES, load_suite
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark and reward suite for anime video generation.")
+
+class _Commands(TyperGroup):
+    """Every command's :class:`AnibenchError` is printed as one line naming the case, file or option
+    (exit status 2), in-process (tests, ``CliRunner``) as on the command line; never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AnibenchError as exc:
+            _print_error(exc)
+            raise typer.Exit(2) from None
+
+
+def _print_error(exc: AnibenchError) -> None:
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
+                  help="Benchmark and reward suite for anime video generation.")
 suite_app = typer.Typer(no_args_is_help=True, help="List, inspect and build suites.")
 scorers_app = typer.Typer(no_args_is_help=True, help="List scorers and check them with the perturbation battery.")
 generators_app = typer.Typer(no_args_is_help=True, help="List generators.")
 app.add_typer(suite_app, name="suite")
 app.add_typer(scorers_app, name="scorers")
 app.add_typer(generators_app, name="generators")
+from anibench.cli.weights import weights_app  # noqa: E402  (anibench weights …)
+
+app.add_typer(weights_app, name="weights")
 
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 200, soft_wrap=True)
@@ -39,7 +63,7 @@ def main() -> None:
     try:
         app()
     except AnibenchError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        _print_error(exc)
         sys.exit(2)
 
 
@@ -154,33 +178,49 @@ def scorers_list() -> None:
 def scorers_check(
     names: Optional[List[str]] = typer.Argument(None, help="scorer names (default: all available)"),
     suite: List[str] = typer.Option(["smoke"], "--suite", help="suite spec(s) to check on"),
-    min_share: float = typer.Option(0.8, help="share of cases that must move as declared"),
+    min_share: float = typer.Option(0.8, help="share of the informative cases that must move as declared"),
+    min_informative: int = typer.Option(3, help="informative cases a check needs (and at least a quarter of its cases)"),
     max_side: int = typer.Option(320, help="shrink clips to this size first (directions do not depend on it)"),
     limit: Optional[int] = typer.Option(None, help="at most this many cases per suite"),
 ) -> None:
-    """Run the perturbation battery: does each scorer move as it declares under controlled changes?"""
+    """Run the perturbation battery: does each scorer move as it declares under controlled changes?
+
+    A case informs a check when the perturbation visibly changed the clip and the value was not
+    already at the bound it should move toward; a check with too few informative cases is
+    inconclusive, and a scorer passes only if one of its up/down checks passes.
+    """
     from anibench.engine import resolve_scorers
     from anibench.runspec import PluginSpec
     from anibench.sanity import battery_inputs, run_battery
 
     scorers, _ = resolve_scorers([PluginSpec(n) for n in names] if names else None)
+    results = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
+               "inconclusive": "[yellow]inconclusive[/yellow]"}
     failed = False
     for spec in suite:
         loaded = load_suite(spec)
         samples = battery_inputs(loaded, max_side=max_side, limit=limit)
-        report = run_battery(scorers, samples, min_share=min_share)
+        report = run_battery(scorers, samples, min_share=min_share, min_informative=min_informative)
         table = Table(title=f"perturbation battery on {spec} ({len(samples)} clips)")
-        for column in ("scorer", "perturbation", "declared", "moved as declared", "share", "result"):
+        for column in ("scorer", "perturbation", "declared", "cases", "informative", "moved as declared", "errors",
+                       "result"):
             table.add_column(column)
         for check in report.checks:
-            if not check.cases:
+            if not check.cases and not check.errors:
                 continue
-            ok = check.passed(min_share)
+            moved = f"{check.moved_as_declared}/{check.informative}"
+            if check.informative:
+                moved += f" ({check.share:.2f})"
             table.add_row(
-                check.scorer, check.perturbation, check.expected.value, f"{check.moved_as_declared}/{check.cases}",
-                f"{check.share:.2f}", "[green]pass[/green]" if ok else f"[red]FAIL[/red]{' (errors)' if check.errors else ''}",
+                check.scorer, check.perturbation, check.expected.value, str(check.cases),
+                f"{check.informative} (needs {check.required(min_informative)})", moved, str(check.errors),
+                results[report.status(check)],
             )
         console.print(table)
+        verdicts = {name: report.scorer_status(name) for name in report.scorers()}
+        styles = {"pass": "green", "too few cases": "yellow"}
+        console.print("scorers: " + ", ".join(
+            f"{name} [{styles.get(v, 'red')}]{v}[/{styles.get(v, 'red')}]" for name, v in verdicts.items()))
         failed |= not report.passed
     raise typer.Exit(1 if failed else 0)
 
@@ -300,25 +340,22 @@ def report_command(
     fmt: str = typer.Option("markdown", "--format", "-f", help="markdown | csv | latex | json (to stdout)"),
     html: Optional[Path] = typer.Option(None, "--html", help="also write the HTML report to this file"),
     media: str = typer.Option("link", help="HTML clips: link (relative paths) or embed (one portable file)"),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="also write every table as CSV to this file"),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="also write every table as CSV to this file (and beside it)"),
     by: Optional[List[str]] = typer.Option(None, "--by", help="breakdowns: condition, label, style (default: all)"),
     ratings: Optional[Path] = typer.Option(None, help="human ratings CSV: model, case_id, rating [, condition]"),
     partial: bool = typer.Option(False, help="include runs still in progress or interrupted (what they hold)"),
     intersect: bool = typer.Option(False, help="runs over different cases/conditions: keep the shared pairs"),
     resamples: int = typer.Option(1000, help="bootstrap resamples per cell"),
 ) -> None:
-    """Tables of one or more runs with 95 % intervals and tied ranks; --html writes a browsable page."""
-    from anibench.leaderboard.formats import FORMATS
+    """Tables of one or more runs with 95 % intervals and tied ranks; --html writes a browsable page.
+
+    Runs are only read (never locked or written), so read-only folders and other users' runs report.
+    --csv and --html create missing parent folders.
+    """
     from anibench.leaderboard.report import BREAKDOWNS, write_report
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
-    breakdowns = by or list(BREAKDOWNS)
-    unknown = set(breakdowns) - set(BREAKDOWNS)
-    if unknown:
-        raise typer.BadParameter(f"--by takes {', '.join(BREAKDOWNS)}")
     print(write_report(runs, fmt=fmt, html=html, media=media, csv=csv, partial=partial, intersect=intersect,
-                       ratings=ratings, breakdowns=breakdowns, resamples=resamples))
+                       ratings=ratings, breakdowns=by or list(BREAKDOWNS), resamples=resamples))
     if html:
         err.print(f"HTML report: {html}")
 
@@ -330,7 +367,7 @@ def compare_command(
     model_a: Optional[str] = typer.Option(None, help="model of run A (default: shared names, or its only model)"),
     model_b: Optional[str] = typer.Option(None, help="model of run B"),
     scorer: Optional[List[str]] = typer.Option(None, "--scorer", "-s", help="only these scorers"),
-    alpha: float = typer.Option(0.05, help="significance level (after Holm correction)"),
+    alpha: float = typer.Option(0.05, help="significance level in (0, 1), after Holm correction"),
     partial: bool = typer.Option(False, help="include runs still in progress or interrupted"),
     intersect: bool = typer.Option(False, help="runs over different cases/conditions: compare the shared pairs"),
     as_json: bool = typer.Option(False, "--json", help="print the comparisons as JSON"),
@@ -355,13 +392,17 @@ def gate_command(
     candidate: Path = typer.Option(..., help="candidate run directory"),
     baseline_model: Optional[str] = typer.Option(None, help="model of the baseline run"),
     candidate_model: Optional[str] = typer.Option(None, help="model of the candidate run"),
-    max_drop: Optional[List[str]] = typer.Option(None, "--max-drop", help="allowed drop: 0.02 for all, or scorer=0.1"),
-    alpha: float = typer.Option(0.05, help="significance level (after Holm correction)"),
+    max_drop: Optional[List[str]] = typer.Option(None, "--max-drop",
+                                                 help="allowed drop, finite and ≥ 0: 0.02 for all, or scorer=0.1"),
+    alpha: float = typer.Option(0.05, help="significance level in (0, 1), after Holm correction"),
     scorer: Optional[List[str]] = typer.Option(None, "--scorer", "-s", help="only these scorers"),
     per_condition: bool = typer.Option(False, help="gate every condition, not only the pooled result"),
     allow_missing: bool = typer.Option(False, help="pass when the candidate lacks a scorer the baseline has"),
 ) -> None:
-    """Exit 1 when a dimension regresses significantly beyond the allowed drop, and say why."""
+    """Exit 1 when a dimension regresses significantly beyond the allowed drop, and say why.
+
+    Descriptive scorers (no better or worse) are compared but not gated; the output says which.
+    """
     from anibench.leaderboard.compare import compare_runs, format_comparisons, gate, parse_max_drop
 
     drops = parse_max_drop(max_drop)

@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from PIL import Image
 
 from anibench.errors import SuiteError
+from anibench.fsutil import exclusive_lock, make_temporary_dir, temporaries_of
 from anibench.images import GuideFit
 from anibench.resources import datasets_dir, load_yaml
 from anibench.smoke import render as render_module
@@ -36,7 +37,9 @@ MANIFEST = "manifest.json"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("ANIBENCH_CACHE", Path.home() / ".cache" / "anibench")).expanduser()
+    """``$ANIBENCH_CACHE`` (unset or empty: ``~/.cache/anibench``)."""
+    configured = os.environ.get("ANIBENCH_CACHE", "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "anibench"
 
 
 def load(
@@ -91,8 +94,9 @@ def _key(params: dict) -> str:
 
 
 def plan(per_action: int, width: int, height: int, num_frames: int, fps: float, seed: int) -> list[tuple[str, ClipSpec]]:
-    """(case id, clip spec) for every case; characters and backgrounds rotate so all appear."""
+    """(case id, clip spec) for every case; characters, backgrounds and cadences rotate so all appear."""
     cast, scenes = characters(), backgrounds()
+    cadences = [int(c) for c in load_yaml("smoke.yaml")["timing"]["cadences"]]
     if not 1 <= per_action <= len(cast):
         raise SuiteError(f"per_action must be between 1 and {len(cast)} (one character per repeat)")
     specs = []
@@ -102,29 +106,49 @@ def plan(per_action: int, width: int, height: int, num_frames: int, fps: float, 
                 character = cast[(a + s * 3 + k * 2) % len(cast)]
                 background = scenes[(a + s + k) % len(scenes)]
                 case_id = f"{style}_{action}_{character.name.lower()}"
-                spec = ClipSpec(character.name, action, style, background, num_frames, fps, width, height, seed + len(specs))
+                cadence = cadences[(a + s + k) % len(cadences)]
+                spec = ClipSpec(character.name, action, style, background, num_frames, fps, width, height,
+                                seed + len(specs), cadence)
                 specs.append((case_id, spec))
     return specs
 
 
 def build(folder: str | Path, **params) -> Path:
-    """Render every case into ``folder`` (atomically: a killed build leaves nothing behind)."""
+    """Render every case into ``folder`` atomically: a killed build leaves no half-built suite.
+
+    Cases are rendered into a staging folder beside ``folder`` (permissions from the
+    umask), which is renamed to ``folder`` when complete. Builds of one suite folder are
+    serialised by a file lock beside it (``.<name>.lock``): a second build waits, then
+    finds the suite built. Under that lock no other build of this suite can be running,
+    so any staging folder of it is what a killed build left, and it is removed.
+    """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        records = [_render_case(staging, case_id, spec) for case_id, spec in plan(**params)]
-        manifest = {"name": "smoke", "version": VERSION, "params": params, "cases": records}
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    with exclusive_lock(folder.with_name(f".{folder.name}.lock")):
+        if (folder / MANIFEST).is_file():
+            return folder  # a concurrent build finished first
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise SuiteError(f"{folder} exists and is not a smoke suite (no {MANIFEST}); build into a new or empty "
+                             "folder", path=folder)
+        _remove_stale_staging(folder)
+        staging = make_temporary_dir(folder)
         try:
-            os.rename(staging, folder)
-        except OSError:
-            if not (folder / MANIFEST).is_file():  # not a concurrent build that finished first
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+            records = [_render_case(staging, case_id, spec) for case_id, spec in plan(**params)]
+            manifest = {"name": "smoke", "version": VERSION, "params": params, "cases": records}
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+            os.replace(staging, folder)  # replaces an empty folder of that name too
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Staging folders of killed builds of ``folder`` (call under the build lock)."""
+    legacy = re.compile(rf"\.{re.escape(folder.name)}\.[a-z0-9_]{{8}}")  # tempfile.mkdtemp's names before fsutil
+    stale = temporaries_of(folder) + [p for p in folder.parent.iterdir() if legacy.fullmatch(p.name)]
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _render_case(root: Path, case_id: str, spec: ClipSpec) -> dict:

@@ -54,8 +54,8 @@
 
   function matches(entry) {
     if (state.condition && entry.condition !== state.condition) return false;
-    if (state.label && entry.label !== state.label) return false;
-    if (state.style && entry.style !== state.style) return false;
+    if (state.label && (entry.label || data.no_group) !== state.label) return false;
+    if (state.style && (entry.style || data.no_group) !== state.style) return false;
     if (state.model && !(state.model in entry.clips)) return false;
     if (state.search && !entry.case_id.toLowerCase().includes(state.search.toLowerCase())) return false;
     return true;
