@@ -3,18 +3,26 @@
 A :class:`Condition` names guide positions in [0, 1]. :func:`resolve` turns a condition
 and a case into concrete :class:`Guidance`: guide images at frame indices, the motion
 region, and the clip shape. A guide comes from the case's own image at that position
-when it has one, otherwise from the case's ground-truth video at the same frame index.
+when it has one, otherwise from the case's ground-truth video at the nearest frame.
 
-Positions map to frame indices as AniSora V3 does (``anisoraV3/wan/image2video_any.py``):
-``index = round(int((F - 1) * position) / 8) * 8`` with Python's half-to-even ``round``,
-which is exact for the 8k+1 frame counts Wan and CogVideoX produce (49, 81, 97); anibench
-clamps it to the last frame for other counts.
+Where a guide lands in a clip is a :class:`GuidePlacement` rule (:func:`place_guides`):
+
+* ``nearest`` for every clip anibench did not generate (scored as given) and for guides
+  taken from a ground-truth video: the frame nearest to ``(F - 1) * position``, halves
+  rounded up, so position 1 is always the last frame, whatever the length;
+* the generator's own rule for a clip anibench generated: ``anisora-v3`` for
+  AniSora-compatible generators (a multiple of 8, as ``anisoraV3/wan/image2video_any.py``
+  conditions), ``nearest`` otherwise. The engine records the frames it gave the
+  generator and checks the guides there (:func:`fit_guidance`).
 """
 
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import dataclass, field
-from typing import Mapping
+from enum import Enum
+from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -24,17 +32,50 @@ from anibench.images import fit_image, load_image
 from anibench.suite import Case, GenerationDefaults, MaskSemantics
 from anibench.video import Video, read_mask_video
 
-FRAME_SNAP = 8
+ANISORA_FRAME_SNAP = 8
+# A product (F - 1) * position this close to a half counts as the half: positions are
+# written as decimals (0.3, 0.7) whose binary floats fall a hair either side of it.
+_HALF_TOLERANCE = 1e-9
 
 
-def position_to_frame_index(position: float, num_frames: int, snap: int = FRAME_SNAP) -> int:
-    """Frame index of a guide at ``position`` in a clip of ``num_frames`` (AniSora V3 rule)."""
+class GuidePlacement(str, Enum):
+    """A rule placing a guide at ``position`` p in [0, 1] on a frame of a clip of F frames.
+
+    ``nearest``: ``floor((F - 1) * p + 1/2)``, the nearest frame with halves rounded up
+    (towards the later frame: p = 0.5 of a 60-frame clip is frame 30). Position 0 is frame
+    0 and position 1 frame F - 1 for every F. The rule for given clips (scored as they are)
+    and for guides taken from a ground-truth video.
+
+    ``anisora-v3``: AniSora V3's snapping to a multiple of 8,
+    ``round(int((F - 1) * p) / 8) * 8`` with Python's half-to-even ``round``
+    (bilibili/Index-anisora @ 171fe63, ``anisoraV3/wan/image2video_any.py``; 20/8 = 2.5 → 2 →
+    frame 16), clamped to the last frame. It equals ``nearest`` at 0, 0.5 and 1 on the 8k+1
+    lengths Wan and CogVideoX produce (49, 81, 97) and differs elsewhere (0.33 of 81 frames:
+    24, not 26; 1 of 60 frames: 56, not 59): the rule of AniSora-compatible generators only.
+    """
+
+    NEAREST = "nearest"
+    ANISORA_V3 = "anisora-v3"
+
+
+def place_guides(
+    positions: Sequence[float], num_frames: int, rule: GuidePlacement | str = GuidePlacement.NEAREST
+) -> tuple[int, ...]:
+    """The frame index of each guide position in a clip of ``num_frames`` under ``rule``."""
+    rule = GuidePlacement(rule)
     if num_frames < 1:
         raise ValueError("num_frames must be positive")
+    return tuple(_place(float(p), num_frames, rule) for p in positions)
+
+
+def _place(position: float, num_frames: int, rule: GuidePlacement) -> int:
     if not 0.0 <= position <= 1.0:
         raise ValueError(f"position {position} outside [0, 1]")
-    raw = int((num_frames - 1) * position)
-    index = round(raw / snap) * snap if snap > 1 else raw
+    exact = (num_frames - 1) * position
+    if rule is GuidePlacement.NEAREST:
+        index = math.floor(exact + 0.5 + _HALF_TOLERANCE)
+    else:
+        index = round(int(exact) / ANISORA_FRAME_SNAP) * ANISORA_FRAME_SNAP
     return min(index, num_frames - 1)
 
 
@@ -97,6 +138,8 @@ class Guidance:
     """A condition resolved for one case: what a generator is given and a scorer checks against.
 
     ``motion_region`` is (T, H, W) bool, True where the clip may move, or None.
+    ``placement`` is the rule that places the guides again on a clip of another length
+    (:func:`fit_guidance`).
     """
 
     condition: str
@@ -106,6 +149,10 @@ class Guidance:
     height: int
     width: int
     motion_region: np.ndarray | None = field(default=None, repr=False)
+    placement: GuidePlacement = GuidePlacement.NEAREST
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "placement", GuidePlacement(self.placement))
 
 
 def resolve(
@@ -114,10 +161,18 @@ def resolve(
     *,
     ground_truth: Video | None = None,
     defaults: GenerationDefaults = GenerationDefaults(),
+    placement: GuidePlacement | str | Sequence[int] = GuidePlacement.NEAREST,
 ) -> Guidance:
-    """Resolve ``condition`` for ``case``; raises :class:`NotApplicable` when the case lacks what it needs."""
+    """Resolve ``condition`` for ``case``; raises :class:`NotApplicable` when the case lacks what it needs.
+
+    The clip is the ground truth's shape (else the suite's defaults). Guide images come
+    from the case's images, else from the ground truth at the nearest frame (or the frame
+    a guide pins); ``placement`` (a rule, or one frame index per guide) says where each
+    guide lands in the clip to generate or check (see :func:`fit_guidance`).
+    """
     try:
-        return _resolve(case, condition, ground_truth, defaults)
+        guidance = _resolve(case, condition, ground_truth, defaults)
+        return fit_guidance(guidance, guidance.num_frames, guidance.height, guidance.width, placement)
     except AnibenchError as exc:
         raise exc.with_context(case_id=case.id)
 
@@ -139,7 +194,7 @@ def _resolve(case: Case, condition: Condition, gt: Video | None, defaults: Gener
         wanted = [(g.position, _guide_index(g, num_frames, gt), g) for g in case.guides]
     else:
         by_index = {_guide_index(g, num_frames, gt): g for g in case.guides}
-        indices = [position_to_frame_index(p, num_frames) for p in positions]
+        indices = place_guides(positions, num_frames)
         wanted = [(p, i, by_index.get(i)) for p, i in zip(positions, indices)]
     frames: list[GuideFrame] = []
     for position, index, guide in wanted:
@@ -163,10 +218,19 @@ def _resolve(case: Case, condition: Condition, gt: Video | None, defaults: Gener
 
 
 def _guide_index(guide, num_frames: int, gt: Video | None) -> int:
-    """A guide's frame: its pinned index in the case's own video, else from its position."""
-    if guide.frame_index is not None and gt is not None and 0 <= guide.frame_index < num_frames:
+    """A guide's frame: its pinned index in the case's own video, else from its position.
+
+    A pinned index beyond that video's frames is an error (the case is resolve()'s context).
+    """
+    if guide.frame_index is not None and gt is not None:
+        if guide.frame_index >= num_frames:
+            raise InputError(
+                f"guide frame_index {guide.frame_index} is beyond the case's video, which has {num_frames} frames "
+                f"(0 to {num_frames - 1}); fix the guide's frame_index",
+                path=guide.path,
+            )
         return guide.frame_index
-    return position_to_frame_index(guide.position, num_frames)
+    return place_guides((guide.position,), num_frames)[0]
 
 
 def motion_region(path, semantics: MaskSemantics, num_frames: int, height: int, width: int) -> np.ndarray:
@@ -195,24 +259,73 @@ def resample_region(region: np.ndarray, num_frames: int, height: int, width: int
     return region
 
 
-def fit_guidance(guidance: Guidance, num_frames: int, height: int, width: int) -> Guidance:
-    """``guidance`` re-targeted to a clip of another length or size (a model's native output).
+def fit_guidance(
+    guidance: Guidance,
+    num_frames: int,
+    height: int,
+    width: int,
+    placement: GuidePlacement | str | Sequence[int] | None = None,
+) -> Guidance:
+    """``guidance`` for a clip of ``num_frames`` frames of ``height`` x ``width``.
 
-    Guide frame indices follow the positions (same rule as generation); guide images are
-    centre-cropped and resized, the motion region resampled, when the size differs.
+    ``placement`` says at which frames the guides are placed (generation) or checked (scoring):
+
+    * None: where they are when the length is unchanged, else by ``guidance.placement``
+      from their positions (a model that returned a clip of another length);
+    * a :class:`GuidePlacement` rule: by that rule from their positions, except that the
+      guidance's own rule on an unchanged length keeps its frames (a frame a guide pins);
+    * one frame index per guide: exactly there (the frames a generator recorded it used).
+
+    The result keeps the rule (given, else the guidance's) for the next re-fit. Guide images
+    are centre-cropped and resized, the motion region resampled, when the size differs.
     """
-    if (num_frames, height, width) == (guidance.num_frames, guidance.height, guidance.width):
+    rule, indices = _placement(guidance, num_frames, placement)
+    if indices is None and rule == guidance.placement and (num_frames, height, width) == (
+        guidance.num_frames, guidance.height, guidance.width
+    ):
         return guidance
+    if indices is None:
+        indices = tuple(g.frame_index for g in guidance.guides)
     guides = tuple(
-        GuideFrame(
-            g.position,
-            position_to_frame_index(g.position, num_frames),
-            fit_image(g.image, height, width, "center-crop"),
-            g.source,
-        )
-        for g in guidance.guides
+        GuideFrame(g.position, index, fit_image(g.image, height, width, "center-crop"), g.source)
+        for g, index in zip(guidance.guides, indices)
     )
     region = guidance.motion_region
     if region is not None:
         region = resample_region(region, num_frames, height, width)
-    return Guidance(guidance.condition, guides, num_frames, guidance.fps, height, width, region)
+    return Guidance(guidance.condition, guides, num_frames, guidance.fps, height, width, region, rule)
+
+
+def _placement(
+    guidance: Guidance, num_frames: int, placement: GuidePlacement | str | Sequence[int] | None
+) -> tuple[GuidePlacement, tuple[int, ...] | None]:
+    """(the rule for later re-fits, the new frame indices or None to keep the current ones)."""
+    positions = [g.position for g in guidance.guides]
+    same_length = num_frames == guidance.num_frames
+    if placement is None:
+        rule = guidance.placement
+        return rule, None if same_length else place_guides(positions, num_frames, rule)
+    if isinstance(placement, str):
+        try:
+            rule = GuidePlacement(placement)
+        except ValueError:
+            known = ", ".join(r.value for r in GuidePlacement)
+            raise InputError(f"unknown guide placement {placement!r}; known: {known}") from None
+        keep = same_length and rule == guidance.placement
+        return rule, None if keep else place_guides(positions, num_frames, rule)
+    return guidance.placement, _explicit_indices(placement, len(positions), num_frames)
+
+
+def _explicit_indices(indices: Sequence[int], num_guides: int, num_frames: int) -> tuple[int, ...]:
+    try:
+        checked = tuple(operator.index(i) for i in indices)
+    except TypeError:
+        raise InputError(f"guide frame indices must be whole numbers, got {list(indices)!r}") from None
+    if len(checked) != num_guides:
+        raise InputError(f"{len(checked)} guide frame indices given for {num_guides} guides")
+    outside = [i for i in checked if not 0 <= i < num_frames]
+    if outside:
+        raise InputError(
+            f"guide frame indices {outside} are outside the clip's {num_frames} frames (0 to {num_frames - 1})"
+        )
+    return checked

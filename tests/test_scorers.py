@@ -15,7 +15,7 @@ from anibench.video import Video
 from conftest import moving_square, textured
 
 ALL = ["temporal_flickering", "dynamic_degree", "motion_smoothness", "static_clip", "guide_psnr", "guide_ssim",
-       "mask_precision", "scene_cuts"]
+       "mask_precision", "mask_motion", "scene_cuts"]
 
 
 def sample_of(frames, fps=16.0, guides=(), region=None, prompt="", case_id="c"):
@@ -92,6 +92,8 @@ def test_guide_fidelity_checks_each_position():
     psnr = create_scorer("guide_psnr").score(sample_of(frames, guides=guides))
     first, last = psnr.details["per_guide"]
     assert first["value"] == 60.0 and last["value"] < 30
+    assert (first["frame_index"], first["best_frame"], first["best_offset"]) == (0, 0, 0)
+    assert last["frame_index"] == 16 and 13 <= last["best_frame"] <= 16  # the window: 3 frames either side
     assert psnr.value == pytest.approx((first["value"] + last["value"]) / 2, abs=1e-3)
     ssim = create_scorer("guide_ssim").score(sample_of(frames, guides=guides))
     assert ssim.details["per_guide"][0]["value"] == pytest.approx(1.0) and ssim.details["per_guide"][1]["value"] < 0.9
@@ -103,6 +105,18 @@ def test_guide_scorers_do_not_apply_without_guides():
         create_scorer("guide_psnr").score(sample_of(moving_square(num_frames=5)))
 
 
+def test_misplaced_or_missized_guides_are_input_errors_naming_the_case():
+    frames = moving_square(num_frames=17)
+    for guide, problem in [(GuideFrame(1.0, 17, frames[0]), "frame 17, outside the clip's 17 frames"),
+                           (GuideFrame(0.0, 0, frames[0][:32]), "96x32, the clip's frames 96x64")]:
+        for name in ("guide_psnr", "guide_ssim"):
+            with pytest.raises(InputError, match=problem) as info:
+                create_scorer(name).score(sample_of(frames, guides=[guide], case_id="odd_guide"))
+            assert "odd_guide" in str(info.value)
+    with pytest.raises(InputError, match="search_window"):
+        create_scorer("guide_ssim", search_window=-1)
+
+
 def test_mask_precision_counts_motion_inside_the_region():
     frames = moving_square(num_frames=17, step=2.0)  # motion only in rows 20..40
     region = np.zeros(frames.shape[:3], bool)
@@ -111,9 +125,32 @@ def test_mask_precision_counts_motion_inside_the_region():
     inside = scorer.score(sample_of(frames, region=region))
     outside = scorer.score(sample_of(frames, region=~region))
     assert inside.value > 0.95 and outside.value < 0.05
-    assert inside.details["moving_pixels"] > 0
+    assert inside.details["moving_pixels"] > 0 and inside.details["mask_motion"] > 0.05
+    # nothing moving is no adherence: 0, not the perfect 1 it used to be; the companion says why
     still = np.repeat(frames[:1], 17, axis=0)
-    assert scorer.score(sample_of(still, region=region)).value == 1.0  # nothing moved outside
+    assert scorer.score(sample_of(still, region=region)).value == 0.0
+    assert create_scorer("mask_motion").score(sample_of(still, region=region)).value == 0.0
+
+
+def test_mask_motion_is_the_moving_share_of_the_region():
+    frames = moving_square(num_frames=17, step=2.0)
+    band = np.zeros(frames.shape[:3], bool)
+    band[:, 20:40] = True  # the square's rows: most of the band moves over the clip
+    wide = np.zeros(frames.shape[:3], bool)
+    wide[:, 5:60] = True
+    scorer = create_scorer("mask_motion")
+    narrow, broad = scorer.score(sample_of(frames, region=band)), scorer.score(sample_of(frames, region=wide))
+    assert narrow.value > 0.1 and broad.value < narrow.value  # same motion, a larger region to fill
+    assert narrow.details["moving_inside"] <= broad.details["moving_inside"]
+    # a band exactly the square's height: DIS flow spills a pixel or two past its edges
+    assert create_scorer("mask_precision").score(sample_of(frames, region=band)).value > 0.8
+
+
+def test_an_empty_motion_region_is_not_applicable():
+    frames = moving_square(num_frames=9)
+    for name in ("mask_precision", "mask_motion"):
+        with pytest.raises(NotApplicable, match="marks no region"):
+            create_scorer(name).score(sample_of(frames, region=np.zeros(frames.shape[:3], bool)))
 
 
 def test_scene_cuts_counts_hard_cuts():
