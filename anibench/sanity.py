@@ -2,10 +2,22 @@
 
 Each perturbation changes a clip (or its inputs) in a controlled way; each scorer
 declares in ``Scorer.expectations`` whether its value should go up, go down or stay
-put (within ``Scorer.none_tolerance``). A scorer must also stay put when an input it
-does not declare changes (a frames-only metric under ``swap_prompt``).
-:func:`run_battery` applies every perturbation to every case and reports, per scorer
-and perturbation, the share of cases that moved as declared. A value already at the bound it should move toward counts as moved.
+put (within ``Scorer.none_tolerance``), or makes explicitly no claim (:data:`NO_CLAIM`,
+with the reason in a comment) when the reaction depends on the clip. A scorer must also
+stay put when an input it does not declare changes (a frames-only metric under
+``swap_prompt``). :func:`run_battery` applies every perturbation to every case.
+
+A case *informs* a check only if it can show the declared reaction: the perturbation
+visibly changed the clip (some frame's mean absolute difference exceeds
+:data:`VISIBLE_CHANGE` gray levels, or the length changed; input perturbations always
+count), and for "up" or "down" the value was not already at the scorer's bound in that
+direction and left there (a static clip that stays static under "freeze" shows
+nothing). A check *passes* with at least :func:`required_informative` informative cases
+(≥ 3 and ≥ a quarter of the cases) of which ≥ ``min_share`` (80 %) moved as declared and
+no errors; with fewer informative cases it is *inconclusive*, neither pass nor failure.
+A scorer is *measured* when at least one of its up/down checks passes; the battery
+passes when no check fails and every scorer with enough cases is measured, so a scorer
+sitting at its bound, or one that never moves, cannot pass.
 
 Perturbations (the donor is the suite's case whose middle frame differs most):
 
@@ -21,14 +33,24 @@ splice         a quarter-length shot of the donor inserted mid-clip (two hard cu
 swap_guide     the donor's guide images at this case's guide positions
 swap_prompt    the donor's prompt
 invert_mask    the motion region inverted
+hold_twos      held on twos: frames 2k and 2k+1 both show frame 2k
+stutter        a quarter of the frames (random, fixed seed) repeat the frame shown before them
+reencode       a real H.264 encode and decode at crf 40 (:meth:`anibench.video.Video.write`)
+downscale      ×4 smaller in area (half each side, area interpolation), bicubic back up
+letterbox      static black bars over the top and bottom eighth of every frame
+channel_swap   RGB → BGR
+speed_up       every other frame kept at the same frame rate (twice as fast, half as long)
+jitter         each frame translated by a random sub-pixel offset, up to ±1.5 px (fixed seed)
 =============  ==========================================================================
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import cv2
@@ -42,6 +64,17 @@ from anibench.suite import Suite
 from anibench.video import Video
 
 DEFAULT_MIN_SHARE = 0.8
+# A check needs this many informative cases, and at least this share of its cases, to pass or fail.
+MIN_INFORMATIVE_CASES = 3
+MIN_INFORMATIVE_SHARE = 0.25
+# A frame perturbation that changes no frame by more than this mean absolute difference (gray
+# levels) left the clip as it was (holding a clip already held on twos): it cannot inform.
+VISIBLE_CHANGE = 0.5
+# Declared in ``Scorer.expectations`` when the reaction depends on the clip; say why in a comment.
+NO_CLAIM = "no claim"
+REENCODE_CRF = 40
+STUTTER_SHARE = 0.25
+JITTER_PX = 1.5
 # Perturbations that change a single input: a scorer that does not declare it must not move.
 INPUT_PERTURBATIONS = {"swap_guide": Input.GUIDES, "swap_prompt": Input.PROMPT, "invert_mask": Input.MASK}
 Perturbation = Callable[[ScoreInput, ScoreInput], "ScoreInput | None"]
@@ -135,6 +168,61 @@ def _cycle(items: Sequence, n: int) -> list:
     return [items[i % len(items)] for i in range(n)]
 
 
+def hold_twos(sample: ScoreInput, donor: ScoreInput) -> ScoreInput:
+    return _with_frames(sample, sample.video.frames[(np.arange(sample.video.num_frames) // 2) * 2])
+
+
+def stutter(sample: ScoreInput, donor: ScoreInput) -> ScoreInput:
+    shown = np.arange(sample.video.num_frames)
+    repeat = np.random.default_rng(0).random(len(shown)) < STUTTER_SHARE
+    for i in range(1, len(shown)):
+        if repeat[i]:
+            shown[i] = shown[i - 1]
+    return _with_frames(sample, sample.video.frames[shown])
+
+
+def reencode(sample: ScoreInput, donor: ScoreInput) -> ScoreInput:
+    with tempfile.TemporaryDirectory(prefix="anibench-reencode-") as folder:
+        path = sample.video.write(Path(folder) / "clip.mp4", crf=REENCODE_CRF)
+        decoded = Video.read(path)
+    return _with_frames(sample, decoded.frames)
+
+
+def downscale(sample: ScoreInput, donor: ScoreInput) -> ScoreInput:
+    height, width = sample.video.height, sample.video.width
+    small = (max(1, round(width / 2)), max(1, round(height / 2)))
+    return _with_frames(sample, np.stack([
+        cv2.resize(cv2.resize(f, small, interpolation=cv2.INTER_AREA), (width, height), interpolation=cv2.INTER_CUBIC)
+        for f in sample.video.frames
+    ]))
+
+
+def letterbox(sample: ScoreInput, donor: ScoreInput) -> ScoreInput:
+    frames = sample.video.frames.copy()
+    bar = max(1, round(sample.video.height / 8))
+    frames[:, :bar] = 0
+    frames[:, -bar:] = 0
+    return _with_frames(sample, frames)
+
+
+def channel_swap(sample: ScoreInput, donor: ScoreInput) -> ScoreInput:
+    return _with_frames(sample, sample.video.frames[..., ::-1])
+
+
+def speed_up(sample: ScoreInput, donor: ScoreInput) -> ScoreInput:
+    return _with_frames(sample, sample.video.frames[::2])
+
+
+def jitter(sample: ScoreInput, donor: ScoreInput) -> ScoreInput:
+    offsets = np.random.default_rng(0).uniform(-JITTER_PX, JITTER_PX, size=(sample.video.num_frames, 2))
+    moved = [
+        cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, dy]]), frame.shape[1::-1],
+                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        for frame, (dx, dy) in zip(sample.video.frames, offsets)
+    ]
+    return _with_frames(sample, np.stack(moved))
+
+
 PERTURBATIONS: dict[str, Perturbation] = {
     "freeze": freeze,
     "shuffle": shuffle,
@@ -147,7 +235,21 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "swap_guide": swap_guide,
     "swap_prompt": swap_prompt,
     "invert_mask": invert_mask,
+    "hold_twos": hold_twos,
+    "stutter": stutter,
+    "reencode": reencode,
+    "downscale": downscale,
+    "letterbox": letterbox,
+    "channel_swap": channel_swap,
+    "speed_up": speed_up,
+    "jitter": jitter,
 }
+DIRECTIONAL = (Expect.UP, Expect.DOWN)
+
+
+def required_informative(cases: int, minimum: int = MIN_INFORMATIVE_CASES) -> int:
+    """Informative cases a check needs to pass or fail: ``max(minimum, ceil(0.25 * cases))``."""
+    return max(minimum, math.ceil(MIN_INFORMATIVE_SHARE * cases))
 
 
 @dataclass(frozen=True)
@@ -157,60 +259,136 @@ class _Outcome:
     before: float | None = None
     after: float | None = None
     error: bool = False
+    visible: bool = True
 
 
 @dataclass
 class PerturbationCheck:
-    """One scorer × perturbation: how many cases moved as declared."""
+    """One scorer × perturbation: how many cases informed the check and how many moved as declared."""
 
     scorer: str
     perturbation: str
     expected: Expect
     cases: int = 0
+    informative: int = 0
     moved_as_declared: int = 0
     errors: int = 0
     misses: list[dict] = field(default_factory=list)
+    uninformative: list[str] = field(default_factory=list)
 
     @property
     def share(self) -> float:
-        return self.moved_as_declared / self.cases if self.cases else math.nan
+        """Share of the informative cases that moved as declared."""
+        return self.moved_as_declared / self.informative if self.informative else math.nan
 
-    def passed(self, min_share: float = DEFAULT_MIN_SHARE) -> bool:
-        return self.cases > 0 and self.share >= min_share and self.errors == 0
+    def required(self, min_informative: int = MIN_INFORMATIVE_CASES) -> int:
+        return required_informative(self.cases, min_informative)
+
+    def status(self, min_share: float = DEFAULT_MIN_SHARE, min_informative: int = MIN_INFORMATIVE_CASES) -> str:
+        """``"fail"`` (an error, or too few informative cases moved), ``"inconclusive"`` (too few
+        informative cases to tell) or ``"pass"``."""
+        if self.errors:
+            return "fail"
+        if self.informative < self.required(min_informative):
+            return "inconclusive"
+        return "pass" if self.share >= min_share else "fail"
+
+    def passed(self, min_share: float = DEFAULT_MIN_SHARE, min_informative: int = MIN_INFORMATIVE_CASES) -> bool:
+        return self.status(min_share, min_informative) == "pass"
 
 
 @dataclass
 class BatteryReport:
     checks: list[PerturbationCheck]
     min_share: float = DEFAULT_MIN_SHARE
+    min_informative: int = MIN_INFORMATIVE_CASES
 
     def for_scorer(self, name: str) -> list[PerturbationCheck]:
         return [c for c in self.checks if c.scorer == name]
 
+    def status(self, check: PerturbationCheck) -> str:
+        return check.status(self.min_share, self.min_informative)
+
     def failures(self) -> list[PerturbationCheck]:
-        return [c for c in self.checks if c.cases and not c.passed(self.min_share)]
+        return [c for c in self.checks if self.status(c) == "fail"]
+
+    def inconclusive(self) -> list[PerturbationCheck]:
+        return [c for c in self.checks if self.status(c) == "inconclusive"]
+
+    def scorer_status(self, name: str) -> str:
+        """``"fail"`` (a check failed), ``"pass"`` (none failed and an up/down check passed),
+        ``"unmeasured"`` (none failed, none of its up/down checks passed although one had enough
+        cases) or ``"too few cases"`` (the suite has too few clips it applies to)."""
+        checks = self.for_scorer(name)
+        if any(self.status(c) == "fail" for c in checks):
+            return "fail"
+        directional = [c for c in checks if c.expected in DIRECTIONAL]
+        if any(self.status(c) == "pass" for c in directional):
+            return "pass"
+        if any(c.cases >= c.required(self.min_informative) for c in directional):
+            return "unmeasured"
+        return "too few cases"
+
+    def scorers(self) -> list[str]:
+        return list(dict.fromkeys(c.scorer for c in self.checks))
 
     @property
     def passed(self) -> bool:
-        return not self.failures()
+        """No check failed and every scorer with enough cases was measured."""
+        return all(self.scorer_status(name) in ("pass", "too few cases") for name in self.scorers())
 
 
-def expectations_for(scorer: Scorer) -> dict[str, Expect]:
+def expectations_for(scorer: Scorer) -> dict[str, Expect | str]:
     """The scorer's declared expectations, plus "no effect" for inputs it does not read."""
     undeclared = {p: Expect.NONE for p, needed in INPUT_PERTURBATIONS.items() if needed not in scorer.requires}
     return {**undeclared, **scorer.expectations}
 
 
+def at_bound(value: float, expected: Expect, scorer: Scorer) -> bool:
+    """Is ``value`` already at the bound ``expected`` moves toward (the upper for up, the lower for down)?"""
+    return (expected is Expect.UP and value >= scorer.upper) or (expected is Expect.DOWN and value <= scorer.lower)
+
+
+def informative(before: float, after: float, expected: Expect, scorer: Scorer, *, visible: bool = True) -> bool:
+    """Could this case show the declared reaction? Not when the perturbation left the clip as it
+    was, nor when the value sat at the bound it should move toward and stayed there."""
+    if not visible:
+        return False
+    return not (at_bound(before, expected, scorer) and after == before)
+
+
 def moved_as_declared(before: float, after: float, expected: Expect, scorer: Scorer) -> bool:
-    """Did ``before → after`` move as ``expected``? Staying at the bound it should move toward counts as yes.
+    """Did ``before → after`` move as ``expected``? Ask :func:`informative` first: a value that
+    stays at its bound did not move.
 
     "No effect" allows ``Scorer.none_tolerance``; a move up or down is any strict change.
     """
     if expected is Expect.NONE:
         return abs(after - before) <= scorer.none_tolerance
     if expected is Expect.UP:
-        return after > before or after == before == scorer.upper
-    return after < before or after == before == scorer.lower
+        return after > before
+    return after < before
+
+
+def _visibly_changed(original: ScoreInput, perturbed: ScoreInput) -> bool:
+    """Did a frame perturbation change what the clip shows (beyond :data:`VISIBLE_CHANGE`)?"""
+    a, b = original.video, perturbed.video
+    if a is b:
+        return True  # an input perturbation: the frames stay on purpose
+    if a.frames.shape != b.frames.shape or a.fps != b.fps:
+        return True
+    for x, y in zip(a.frames, b.frames):
+        if cv2.absdiff(x, y).mean() > VISIBLE_CHANGE:
+            return True
+    return False
+
+
+def _share_features(perturbed: ScoreInput, sample: ScoreInput) -> ScoreInput:
+    """An input perturbation keeps the clip: reuse its decoded features (flow) instead of recomputing them."""
+    if perturbed.video is sample.video:
+        perturbed._features = sample._features
+        perturbed._sampled = sample._sampled
+    return perturbed
 
 
 def battery_inputs(suite: Suite, *, max_side: int | None = 320, limit: int | None = None) -> list[ScoreInput]:
@@ -251,20 +429,21 @@ def run_battery(
     *,
     perturbations: Iterable[str] | None = None,
     min_share: float = DEFAULT_MIN_SHARE,
+    min_informative: int = MIN_INFORMATIVE_CASES,
     workers: int = 2,
 ) -> BatteryReport:
-    """Score every sample and each perturbation of it with every scorer; tally declared moves.
+    """Score every sample and each perturbation of it with every scorer; tally informative cases and declared moves.
 
     A perturbed sample is built once and shared by all scorers (and their flow caches);
-    samples are processed in ``workers`` threads.
+    samples are processed in ``workers`` threads. Pairs declared :data:`NO_CLAIM` are not checked.
     """
     names = [p for p in (perturbations if perturbations is not None else PERTURBATIONS)]
     expected = {s.name: expectations_for(s) for s in scorers}
     checks = {
-        (s.name, p): PerturbationCheck(s.name, p, expected[s.name][p])
+        (s.name, p): PerturbationCheck(s.name, p, Expect(expected[s.name][p]))
         for s in scorers
         for p in names
-        if p in expected[s.name]
+        if p in expected[s.name] and expected[s.name][p] != NO_CLAIM
     }
 
     donors = _most_different(samples)
@@ -288,6 +467,14 @@ def run_battery(
             perturbed = PERTURBATIONS[name](sample, donor)
             if perturbed is None:
                 continue
+            perturbed = _share_features(perturbed, sample)
+            if not _visibly_changed(sample, perturbed):
+                # Nothing to measure; scored as unchanged without recomputing.
+                outcomes.extend(
+                    _Outcome((s.name, name), sample.case_id, baseline[s.name], baseline[s.name], visible=False)
+                    for s in relevant
+                )
+                continue
             for scorer in relevant:
                 after = score(scorer, perturbed, [(scorer.name, name)])
                 if after is not None:
@@ -303,11 +490,16 @@ def run_battery(
                     check.errors += 1
                     continue
                 check.cases += 1
-                if moved_as_declared(outcome.before, outcome.after, check.expected, by_name[outcome.key[0]]):
+                scorer = by_name[outcome.key[0]]
+                if not informative(outcome.before, outcome.after, check.expected, scorer, visible=outcome.visible):
+                    check.uninformative.append(outcome.case_id)
+                    continue
+                check.informative += 1
+                if moved_as_declared(outcome.before, outcome.after, check.expected, scorer):
                     check.moved_as_declared += 1
                 else:
                     check.misses.append({"case": outcome.case_id, "before": outcome.before, "after": outcome.after})
-    return BatteryReport(list(checks.values()), min_share)
+    return BatteryReport(list(checks.values()), min_share, min_informative)
 
 
 def _most_different(samples: Sequence[ScoreInput]) -> list[int]:

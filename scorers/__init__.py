@@ -9,5 +9,6 @@ Every scorer subclasses :class:`anibench.scoring.Scorer` and is registered throu
 * ``static_clip``          VBench's static-video filter as a per-clip flag
 * ``guide_psnr``, ``guide_ssim``  keyframe adherence at every guide position
 * ``mask_precision``       share of motion inside the motion mask (AniSora, Table 2)
+* ``mask_motion``          share of the motion mask that moves (read beside mask_precision)
 * ``scene_cuts``           hard cuts (PySceneDetect content detector)
 """

@@ -6,6 +6,7 @@ import cv2
 from scenedetect import ContentDetector
 from scenedetect.common import FrameTimecode
 
+from anibench.sanity import NO_CLAIM
 from anibench.scoring import Expect, FrameSampling, Scorer, ScoreInput, ScoreResult
 
 
@@ -26,6 +27,19 @@ class SceneCuts(Scorer):
     expectations = {
         "splice": Expect.UP,
         "freeze": Expect.DOWN,
+        "reverse": Expect.NONE,
+        "blur": Expect.NONE,
+        "downscale": Expect.NONE,
+        "letterbox": Expect.NONE,
+        "channel_swap": Expect.NONE,
+        "speed_up": Expect.NONE,
+        # These raise the change between consecutive frames (random shifts, brightness jumps,
+        # steps doubled by holds, duplicates and dropped frames, sub-pixel jitter, codec blocking):
+        # a fast clip near the detector's threshold gains cuts, a calm one does not.
+        **{p: NO_CLAIM for p in ("shake", "flicker", "hold_twos", "stutter", "low_fps", "jitter", "reencode")},
+        # Shuffling scatters the shots of a clip with cuts: every change of shot is a cut, but cuts
+        # closer than ``min_scene_seconds`` merge, so the count goes either way.
+        "shuffle": NO_CLAIM,
     }
 
     def compute(self, sample: ScoreInput) -> ScoreResult:

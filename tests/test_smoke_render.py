@@ -199,6 +199,33 @@ def test_camera_actions_move_the_whole_frame(action, background):
         assert abs(min(errors, key=errors.get) - expected) <= 2
 
 
+# --------------------------------------------------------------------------- timing (ones, twos, threes)
+
+
+@pytest.mark.parametrize("cadence", [2, 3])
+def test_character_drawings_are_held_for_the_cadence(cadence):
+    """On twos (threes) frame i shows the drawing of frame 2·(i // 2) (3·(i // 3)) of the same clip on ones."""
+    ones = clip("Mio", "waving", "2d", "sunny_hills", num_frames=13)
+    held = clip("Mio", "waving", "2d", "sunny_hills", num_frames=13, cadence=cadence)
+    for i in range(13):
+        start = cadence * (i // cadence)
+        assert np.array_equal(held.frames[i], ones.frames[start]), i
+        assert held.facts["keypoints"][i] == ones.facts["keypoints"][start]
+    moving = changed(held.frames)
+    assert (moving & held.motion_mask[:-1]).sum() >= 0.95 * moving.sum()  # the mask still holds the motion
+    assert held.facts["cadence"] == held.facts["frame_cadence"] == cadence
+    assert ones.facts["cadence"] == ones.facts["frame_cadence"] == 1
+    assert changed(held.frames).any(axis=(1, 2)).sum() == len(range(cadence, 13, cadence))  # one change per drawing
+
+
+@pytest.mark.parametrize("action", CAMERA_ACTIONS)
+def test_camera_moves_stay_on_ones_over_held_drawings(action):
+    out = clip("Ren", action, "2d", "forest", num_frames=9, cadence=2)
+    assert changed(out.frames).any(axis=(1, 2)).all()  # the camera moves every frame
+    assert out.facts["cadence"] == 2 and out.facts["frame_cadence"] == 1
+    assert out.facts["camera_zoom"] == clip("Ren", action, "2d", "forest", num_frames=9).facts["camera_zoom"]
+
+
 # --------------------------------------------------------------------------- motion mask
 
 
@@ -274,7 +301,8 @@ def test_travel_distances_match_the_actions():
 
 def test_facts_are_json_and_complete():
     required = {"character", "action", "style", "background", "camera_motion", "motion_amplitude",
-                "character_motion", "moving_parts", "num_frames", "fps", "width", "height", "seed", "identity"}
+                "character_motion", "moving_parts", "num_frames", "fps", "width", "height", "seed", "identity",
+                "cadence", "frame_cadence"}
     for action in ACTIONS:
         out = clip("Yuki", action, "3d", "dusk_city", num_frames=9, seed=2)
         facts = out.facts
@@ -335,7 +363,7 @@ def test_turning_shows_the_back_of_the_head():
 
 @pytest.mark.parametrize("field,value", [
     ("character", "Nobody"), ("action", "dancing"), ("style", "4d"), ("background", "mars"),
-    ("num_frames", 0), ("width", 31), ("height", 16), ("fps", 0.0), ("seed", -1),
+    ("num_frames", 0), ("width", 31), ("height", 16), ("fps", 0.0), ("seed", -1), ("cadence", 0), ("cadence", 1.5),
 ])
 def test_invalid_specs_name_the_field(field, value):
     kwargs = dict(character="Aki", action="idle", style="2d", background="sunny_hills")

@@ -100,7 +100,7 @@ def _check_spec(spec: ClipSpec) -> Character:
         raise ValueError(f"ClipSpec.style: unknown style {spec.style!r} (known: {', '.join(STYLES)})")
     if spec.background not in _raw()["backgrounds"]:
         raise ValueError(f"ClipSpec.background: unknown background {spec.background!r} (known: {', '.join(backgrounds())})")
-    for name in ("num_frames", "width", "height", "seed"):
+    for name in ("num_frames", "width", "height", "seed", "cadence"):
         value = getattr(spec, name)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ValueError(f"ClipSpec.{name}: must be an integer, got {value!r}")
@@ -115,6 +115,8 @@ def _check_spec(spec: ClipSpec) -> Character:
         raise ValueError(f"ClipSpec.fps: must be a positive number, got {spec.fps!r}")
     if spec.seed < 0:
         raise ValueError(f"ClipSpec.seed: must be >= 0, got {spec.seed}")
+    if spec.cadence < 1:
+        raise ValueError(f"ClipSpec.cadence: must be >= 1 frame per drawing, got {spec.cadence}")
     return cast[spec.character]
 
 

@@ -10,7 +10,9 @@ clock or global random state, so the same spec gives byte-identical frames every
 1. **Animation.** For every frame an analytic pose (:class:`_Pose`: root position, yaw,
    limb angles, blink, mouth, ...) and camera (zoom about the character, horizontal
    pan) are computed from ``t`` in [0, 1]. The seed only moves phases, the blink time,
-   the walk/pan direction and background detail placement, never the identity.
+   the walk/pan direction and background detail placement, never the identity. As in
+   anime, the character may be animated on twos or threes (``ClipSpec.cadence``: each
+   drawing held for 2 or 3 frames) while camera moves stay on ones.
 2. **Figure.** The pose becomes an ordered list of shapes (polygons and strokes) in
    *figure units*: feet at the origin, y up, 1 unit = ``figure.unit`` frame heights.
    Shapes are built with affine frames (root, upper body, head) so limbs and the head
@@ -128,6 +130,15 @@ def _mean_step(points: np.ndarray) -> float:
     return float(np.linalg.norm(np.diff(points, axis=0), axis=2).mean())
 
 
+def _drawing_time(index: int, cadence: int, num_frames: int) -> float:
+    """The animation time of frame ``index`` when each drawing is held for ``cadence`` frames.
+
+    Frame i shows the drawing made for frame ``cadence * (i // cadence)``: on twos, frames
+    0 and 1 show drawing 0, frames 2 and 3 drawing 2.
+    """
+    return cadence * (index // cadence) / (num_frames - 1) if num_frames > 1 else 0.0
+
+
 def render_clip(spec: ClipSpec) -> RenderedClip:
     """Render ``spec`` into frames, its motion mask and its ground-truth facts.
 
@@ -141,7 +152,10 @@ def render_clip(spec: ClipSpec) -> RenderedClip:
     the content left), ``motion_amplitude`` (mean over consecutive frames of the mean
     displacement, in rendered pixels, of the KEYPOINTS, camera motion included),
     ``character_motion`` (the same without the camera), ``moving_parts``, ``num_frames``,
-    ``fps``, ``width``, ``height``, ``seed``, ``identity`` (:meth:`Character.identity`),
+    ``fps``, ``width``, ``height``, ``seed``, ``cadence`` (frames per character drawing:
+    1 on ones, 2 on twos, 3 on threes), ``frame_cadence`` (frames per distinct picture:
+    the cadence, or 1 when the camera moves, since camera moves stay on ones),
+    ``identity`` (:meth:`Character.identity`),
     ``prompt`` (:func:`describe_clip`), ``direction`` (walking/running: "left"/"right",
     else None), per-frame ``camera_zoom``, ``camera_pan_px`` (content shift in x),
     ``keypoints`` ([T][len(KEYPOINTS)][x, y] in rendered pixels, named by
@@ -182,7 +196,7 @@ def render_clip(spec: ClipSpec) -> RenderedClip:
     to_world_ss = np.linalg.inv(_ss_matrix(ss, -margin))
     for i in range(T):
         t = i / (T - 1) if T > 1 else 0.0
-        pose = _pose(spec.action, t, plan, W, H)
+        pose = _pose(spec.action, _drawing_time(i, spec.cadence, T), plan, W, H)
         z, pcx, pcy, shift = _camera(spec.action, t, plan, W, H)
         zooms.append(z)
         pans.append(shift)
@@ -228,6 +242,8 @@ def render_clip(spec: ClipSpec) -> RenderedClip:
         "width": W,
         "height": H,
         "seed": int(spec.seed),
+        "cadence": int(spec.cadence),
+        "frame_cadence": int(spec.cadence) if camera_motion == "static" else 1,
         "identity": ch.identity(),
         "prompt": describe_clip(spec),
         "direction": ("right" if plan.direction > 0 else "left") if spec.action in ("walking", "running") else None,

@@ -101,6 +101,7 @@ class ClipSpec:
     width: int = int(_DEFAULTS["width"])
     height: int = int(_DEFAULTS["height"])
     seed: int = int(_DEFAULTS["seed"])
+    cadence: int = 1  # frames per character drawing: 1 on ones, 2 on twos, 3 on threes (the camera stays on ones)
 
 
 @dataclass
