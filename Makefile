@@ -1,6 +1,6 @@
 # anibench — the two commands of the README, and a benchmark.
 #   make demo   set up .venv, build the smoke suite, run the baselines, score, print the table
-#   make test   set up .venv with test tools and run the test suite
+#   make test   set up .venv with test tools and the neural extra (CPU torch), run the test suite
 #   make bench  decode / scorer / store timings, and report generation at benchmark scale
 
 VENV   := .venv
