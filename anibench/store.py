@@ -19,6 +19,7 @@ Tables:
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import sqlite3
 import threading
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS items (
     item_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, model TEXT NOT NULL, model_identity TEXT,
     condition TEXT, seed INTEGER, label TEXT, style TEXT,
     video_path TEXT, video_sha256 TEXT, status TEXT NOT NULL, message TEXT,
-    seconds REAL, updated_at TEXT NOT NULL
+    seconds REAL, updated_at TEXT NOT NULL, guide_frames TEXT
 );
 CREATE TABLE IF NOT EXISTS scores (
     video_sha256 TEXT NOT NULL, scorer TEXT NOT NULL, version TEXT NOT NULL,
@@ -66,6 +67,14 @@ CREATE TABLE IF NOT EXISTS guides (
     condition TEXT NOT NULL, case_id TEXT NOT NULL, ordinal INTEGER NOT NULL, position REAL NOT NULL,
     frame_index INTEGER NOT NULL, source TEXT, thumbnail TEXT,
     PRIMARY KEY (condition, case_id, ordinal)
+);
+CREATE TABLE IF NOT EXISTS features (
+    video_sha256 TEXT NOT NULL, digest TEXT NOT NULL, extractor TEXT NOT NULL, value BLOB NOT NULL,
+    created_at TEXT NOT NULL, PRIMARY KEY (video_sha256, digest)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    item_id TEXT NOT NULL, identity TEXT NOT NULL, job_id TEXT NOT NULL, state TEXT NOT NULL,
+    message TEXT, submitted_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (item_id, identity)
 );
 CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY AUTOINCREMENT, invocation TEXT NOT NULL, stage TEXT NOT NULL,
@@ -140,12 +149,19 @@ class RunStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
+            self._add_missing_columns()
             found = self.get_meta("schema_version")
             if found is None:
                 self.set_meta("schema_version", SCHEMA_VERSION)
             elif int(found) != SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} has store schema {found}; this anibench reads {SCHEMA_VERSION}")
         self.invocation: str | None = None
+
+    def _add_missing_columns(self) -> None:
+        """Columns later versions added to version-1 tables (stores made before them keep working)."""
+        columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(items)")}
+        if "guide_frames" not in columns:
+            self._conn.execute("ALTER TABLE items ADD COLUMN guide_frames TEXT")
 
     @classmethod
     def in_dir(cls, run_dir: str | Path) -> "RunStore":
@@ -304,6 +320,50 @@ class RunStore:
                 {k: row[k] for k in ("position", "frame_index", "source", "thumbnail")}
             )
         return out
+
+    # -- persisted clip features (model backbones) --------------------------------------------
+    def get_feature(self, video_sha256: str, digest: str) -> "np.ndarray | None":
+        """A persisted feature value (``.npy`` bytes, read without pickle), or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM features WHERE video_sha256=? AND digest=?",
+                                     (video_sha256, digest)).fetchone()
+        if row is None:
+            return None
+        import numpy as np
+
+        return np.load(io.BytesIO(row["value"]), allow_pickle=False)
+
+    def put_feature(self, video_sha256: str, digest: str, extractor: str, value: "np.ndarray") -> None:
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(value), allow_pickle=False)
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?)",
+                       (video_sha256, digest, extractor, buffer.getvalue(), _now()))
+
+    def feature_count(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM features").fetchone()[0]
+
+    # -- remote generation jobs -------------------------------------------------------------
+    def job(self, item_id: str, identity: str) -> dict | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM jobs WHERE item_id=? AND identity=?", (item_id, identity)).fetchone()
+        return dict(row) if row else None
+
+    def put_job(self, item_id: str, identity: str, job_id: str, state: str, message: str | None = None) -> None:
+        """Record a remote job as soon as it is submitted, and each change of its state."""
+        with self._tx() as db:
+            found = db.execute("SELECT submitted_at FROM jobs WHERE item_id=? AND identity=?",
+                               (item_id, identity)).fetchone()
+            submitted = found["submitted_at"] if found else _now()
+            db.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (item_id, identity, job_id, state, message, submitted, _now()))
+
+    def jobs(self) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in self._conn.execute("SELECT * FROM jobs ORDER BY item_id")]
 
     # -- failures -------------------------------------------------------------------
     def record_failure(

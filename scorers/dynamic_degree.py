@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anibench.features import FeatureSpec
 from anibench.scoring import Expect, FrameSampling, MotionScorer, ScoreInput, ScoreResult
 
 
@@ -26,16 +27,20 @@ class DynamicDegree(MotionScorer):
         "shake": Expect.UP,
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("flow.peaks", target_fps=self.sampling.target_fps, fraction=0.05,
+                               max_side=self.params["flow_max_side"])]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        indices = self.sampling.indices(sample.video.num_frames, sample.video.fps)
-        motion = self.motion(sample)
-        threshold = 6.0 * min(motion.size) / 256.0
+        indices = self.sampling.indices(sample.num_frames, sample.fps)
+        peaks = sample.feature(self.features(sample)[0])
+        threshold = 6.0 * min(peaks["working_size"]) / 256.0
         count_needed = round(4 * len(indices) / 16.0)
-        motions = [motion.peak_motion(int(a), int(b)) for a, b in zip(indices[:-1], indices[1:])]
+        motions = peaks["peaks"]
         count = sum(1 for m in motions if m > threshold)
         return self.result(
             1.0 if count >= count_needed else 0.0,
-            stride=self.sampling.stride(sample.video.fps),
+            stride=self.sampling.stride(sample.fps),
             threshold_px=threshold,
             pairs_needed=count_needed,
             pairs_above=count,

@@ -7,6 +7,7 @@ from abc import abstractmethod
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from anibench.features import FeatureSpec
 from anibench.scoring import Expect, FrameSampling, Input, Scorer, ScoreInput, ScoreResult
 
 _EXPECTATIONS = {
@@ -38,10 +39,14 @@ class _GuideFidelity(Scorer):
     def compare(self, reference: np.ndarray, frame: np.ndarray) -> float:
         """Similarity of a guide image and the clip's frame at the guide's index."""
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("frames.at", indices=sorted({g.frame_index for g in sample.guides}))]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
+        frames = sample.feature(self.features(sample)[0])
         per_guide = []
         for guide in sample.guides:
-            value = self.compare(guide.image, sample.video.frames[guide.frame_index])
+            value = self.compare(guide.image, frames[guide.frame_index])
             per_guide.append({"position": guide.position, "frame_index": guide.frame_index, "value": round(value, 4)})
         return self.result(float(np.mean([g["value"] for g in per_guide])), per_guide=per_guide)
 

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
-from anibench.features import flow_magnitude
+import hashlib
+
+import numpy as np
+
 from anibench.conditions import resample_region
+from anibench.features import FeatureSpec, FrameFeature, flow_magnitude
 from anibench.scoring import Expect, FrameSampling, Input, MotionScorer, ScoreInput, ScoreResult
+
+
+class MaskMotion(FrameFeature):
+    """``mask.motion``: moving pixels (|flow t→t+1| > threshold) in total and inside the clip's motion region."""
+
+    name = "mask.motion"
+
+    def __init__(self, spec, clip):
+        super().__init__(spec, clip)
+        self.max_side = spec.get("max_side")
+        self.size = clip.working_size(self.max_side)
+        self.region = resample_region(clip.sample.motion_region, clip.info.num_frames, *self.size)
+        self.threshold = spec.get("threshold_px") * min(self.size) / 256.0
+        self.lookback = 1
+        self.inside = self.total = 0
+
+    def step(self, t: int) -> None:
+        if t == 0:
+            return
+        moving = flow_magnitude(self.clip.flow(t - 1, t, self.max_side)) > self.threshold
+        self.total += int(moving.sum())
+        self.inside += int((moving & self.region[t - 1]).sum())
+
+    def finish(self) -> dict:
+        return {"inside": self.inside, "total": self.total, "threshold_px": self.threshold,
+                "region_share": float(self.region.mean())}
 
 
 class MaskMotionPrecision(MotionScorer):
@@ -30,17 +60,17 @@ class MaskMotionPrecision(MotionScorer):
         "invert_mask": Expect.DOWN,
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        region = sample.motion_region
+        return [FeatureSpec.of("mask.motion", max_side=self.params["flow_max_side"],
+                               threshold_px=self.params["threshold_px"],
+                               region=hashlib.sha256(np.packbits(region).tobytes()).hexdigest() + str(region.shape))]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        motion = self.motion(sample)
-        region = resample_region(sample.motion_region, sample.video.num_frames, *motion.size)
-        threshold = self.params["threshold_px"] * min(motion.size) / 256.0
-        inside = total = 0
-        for t in range(sample.video.num_frames - 1):
-            moving = flow_magnitude(motion.flow(t, t + 1)) > threshold
-            total += int(moving.sum())
-            inside += int((moving & region[t]).sum())
+        motion = sample.feature(self.features(sample)[0])
+        inside, total = motion["inside"], motion["total"]
         value = inside / total if total else 1.0
         return self.result(
-            value, moving_pixels=total, moving_inside=inside, threshold_px=threshold,
-            region_share=float(region.mean()),
+            value, moving_pixels=total, moving_inside=inside, threshold_px=motion["threshold_px"],
+            region_share=motion["region_share"],
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from anibench.features import backward_warp
+from anibench.features import FeatureSpec
 from anibench.scoring import Expect, FrameSampling, MotionScorer, ScoreInput, ScoreResult
 
 
@@ -37,14 +37,10 @@ class MotionSmoothness(MotionScorer):
         "low_fps": Expect.DOWN,
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("flow.interpolation_errors", max_side=self.params["flow_max_side"])]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        motion = self.motion(sample)
-        errors = []
-        for t in range(1, sample.video.num_frames - 1, 2):
-            before, after = t - 1, t + 1
-            from_before = backward_warp(motion.rgb(before), motion.flow(before, after), -0.5).astype(np.float32)
-            from_after = backward_warp(motion.rgb(after), motion.flow(after, before), -0.5).astype(np.float32)
-            predicted = 0.5 * (from_before + from_after)
-            errors.append(float(np.abs(motion.rgb(t).astype(np.float32) - predicted).mean()))
+        errors = sample.feature(self.features(sample)[0])
         mae = float(np.mean(errors))
         return self.result((255.0 - mae) / 255.0, interpolation_mae=mae, frames_interpolated=len(errors))

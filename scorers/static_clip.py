@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anibench.features import FeatureSpec
 from anibench.scoring import Expect, FrameSampling, MotionScorer, ScoreInput, ScoreResult
 
 
@@ -25,15 +26,16 @@ class StaticClip(MotionScorer):
         "shake": Expect.DOWN,
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("flow.peaks", fraction=0.05, ends=True, max_side=self.params["flow_max_side"])]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        indices = self.sampling.indices(sample.video.num_frames, sample.video.fps)
-        motion = self.motion(sample)
-        threshold = 3.0 * min(motion.size) / 256.0
+        indices = self.sampling.indices(sample.num_frames, sample.fps)
+        peaks = sample.feature(self.features(sample)[0])
+        threshold = 3.0 * min(peaks["working_size"]) / 256.0
         count_allowed = round(2 * len(indices) / 16.0)
-        peak = motion.peak_motion
-        consecutive = [peak(int(a), int(b)) for a, b in zip(indices[:-1], indices[1:])]
-        first, last = int(indices[0]), int(indices[-1])
-        ends = [peak(first, last), peak(last, first)]
+        consecutive = peaks["peaks"]
+        ends = peaks["end_peaks"]
         moving_pairs = sum(1 for m in consecutive if m > threshold)
         static = moving_pairs <= count_allowed and all(m <= threshold * count_allowed * 2 for m in ends)
         return self.result(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-
+from anibench.features import FeatureSpec
+from anibench.features.pixel import sampling_params
 from anibench.scoring import Expect, FrameSampling, Scorer, ScoreInput, ScoreResult
 
 
@@ -31,7 +30,10 @@ class TemporalFlickering(Scorer):
         "blur": Expect.UP,
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("pixel.pair_mean_abs_diff", **sampling_params(self.sampling))]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        _, frames = sample.frames(self.sampling)
-        maes = np.array([cv2.absdiff(a, b).mean() for a, b in zip(frames[:-1], frames[1:])])
+        (spec,) = self.features(sample)
+        maes = sample.feature(spec)
         return self.result((255.0 - maes.mean()) / 255.0, mean_abs_diff=float(maes.mean()), max_abs_diff=float(maes.max()))

@@ -1,0 +1,1 @@
+"""Model families anibench loads from published checkpoints (one module per family)."""

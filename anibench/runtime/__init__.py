@@ -1,0 +1,1 @@
+"""The model runtime: devices and dtypes, the weights manifest, and the runtime context of a pass."""
