@@ -152,8 +152,9 @@ class ScoreInput:
         if "video" in changes and "info" not in changes:
             video = changes["video"]
             changes["info"] = ClipInfo(video.num_frames, video.fps, video.height, video.width)
-        keep = {} if {"video", "info", "guidance", "prompt"} & set(changes) else dict(self.features)
-        return replace(self, **changes, features=keep)
+        if "features" not in changes:
+            changes["features"] = {} if {"video", "info", "guidance", "prompt"} & set(changes) else dict(self.features)
+        return replace(self, **changes)
 
     def fingerprint(self, inputs: frozenset["Input"]) -> str:
         return inputs_fingerprint(

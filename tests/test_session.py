@@ -41,14 +41,14 @@ class Colour(FrameFeature):
 
     def __init__(self, spec, clip):
         super().__init__(spec, clip)
-        self.deferred = Deferred(lambda rows: np.stack(rows), clip.info.num_frames)
+        self.deferred = Deferred(lambda rows: np.stack(rows))
 
     def step(self, t):
-        self.clip.family(self.family).submit(self.clip.frame(t).astype(np.float32), self.deferred, t,
+        self.clip.family(self.family).submit(self.clip.frame(t).astype(np.float32), self.deferred,
                                              self.clip.frame(t).shape)
 
     def finish(self):
-        return self.deferred
+        return self.deferred.seal()
 
 
 class Redness(Scorer):

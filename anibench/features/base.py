@@ -104,22 +104,43 @@ FEATURES: Registry[type[FrameFeature]] = Registry("feature", "anibench.features"
 
 
 class Deferred:
-    """A value a model family will produce when it runs its next batch."""
+    """A value assembled from parts a model family produces when it runs its batches.
 
-    def __init__(self, combine: Callable[[list[Any]], Any], count: int):
+    A feature takes a slot per input (:meth:`slot`), submits the input with it, and
+    :meth:`seal` s the deferred when it has submitted everything; the value is
+    ``combine(parts in slot order)`` once every slot is filled.
+    """
+
+    def __init__(self, combine: Callable[[list[Any]], Any]):
         self._combine = combine
-        self._parts: list[Any] = [None] * count
-        self._missing = count
+        self._parts: list[Any] = []
+        self._missing = 0
+        self._sealed = False
         self._value: Any = None
         self._error: BaseException | None = None
         self._done = threading.Event()
-        if count == 0:
+        self._lock = threading.Lock()
+
+    def slot(self) -> int:
+        with self._lock:
+            self._parts.append(None)
+            self._missing += 1
+            return len(self._parts) - 1
+
+    def seal(self) -> "Deferred":
+        with self._lock:
+            self._sealed = True
+            ready = self._missing == 0
+        if ready:
             self._finish()
+        return self
 
     def fill(self, position: int, value: Any) -> None:
-        self._parts[position] = value
-        self._missing -= 1
-        if self._missing == 0:
+        with self._lock:
+            self._parts[position] = value
+            self._missing -= 1
+            ready = self._sealed and self._missing == 0
+        if ready:
             self._finish()
 
     def fail(self, error: BaseException) -> None:
@@ -127,6 +148,8 @@ class Deferred:
         self._done.set()
 
     def _finish(self) -> None:
+        if self._done.is_set():
+            return
         try:
             self._value = self._combine(self._parts)
         except Exception as exc:  # noqa: BLE001 - surfaced by result()
@@ -193,8 +216,9 @@ class ModelFamily(ABC):
     def weight_digests(self) -> dict[str, str]:
         return {}
 
-    def submit(self, item: Any, deferred: Deferred, position: int, shape_key: tuple = ()) -> None:
-        """Queue one input; runs a batch when ``batch_size`` inputs of ``shape_key`` wait."""
+    def submit(self, item: Any, deferred: Deferred, shape_key: tuple = ()) -> None:
+        """Queue one input for a new slot of ``deferred``; runs a batch when ``batch_size`` inputs of ``shape_key`` wait."""
+        position = deferred.slot()
         ready = None
         with self._lock:
             queue = self._pending.setdefault(shape_key, [])

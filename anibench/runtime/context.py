@@ -12,13 +12,27 @@ torch is imported only when a model family is loaded: the weight-free core never
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from anibench.errors import AnibenchError, MissingWeightsError
 
 DEFAULT_BATCH_SIZE = 16
+ALIASES_ENV = "ANIBENCH_WEIGHT_ALIASES"
+
+
+def aliases_from_env() -> dict[str, str]:
+    """``$ANIBENCH_WEIGHT_ALIASES``: ``entry=substitute[,entry=substitute]`` (see :attr:`Runtime.weight_aliases`)."""
+    pairs = [p for p in os.environ.get(ALIASES_ENV, "").split(",") if p.strip()]
+    out = {}
+    for pair in pairs:
+        name, sep, substitute = pair.partition("=")
+        if not sep or not name.strip() or not substitute.strip():
+            raise AnibenchError(f"${ALIASES_ENV}: expected entry=substitute pairs separated by commas, got {pair!r}")
+        out[name.strip()] = substitute.strip()
+    return out
 
 
 @dataclass
@@ -28,12 +42,17 @@ class Runtime:
     ``device`` and ``dtype`` are the user's requests (``auto``, ``cpu``, ``cuda:1``;
     ``auto``, ``fp32``, ``bf16``, ``fp16``), resolved on first use. ``batch_size`` is how
     many inputs a model family runs at once; it never changes values' identity.
+    ``weight_aliases`` substitutes one manifest entry for another of the same architecture
+    (``{"dino_vitb16": "my_anime_dino"}``: a fine-tuned checkpoint, or seeded random
+    weights in tests); the substitute's sha256 enters every score identity and its name the
+    provenance. Default: ``$ANIBENCH_WEIGHT_ALIASES``.
     """
 
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int = DEFAULT_BATCH_SIZE
     weights_root: str | None = None
+    weight_aliases: Mapping[str, str] = field(default_factory=aliases_from_env)
     _selection: Any = field(default=None, init=False, repr=False)
     _families: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
@@ -74,6 +93,10 @@ class Runtime:
         from anibench.runtime.weights import WeightStore
 
         return WeightStore(self.weights_root)
+
+    def resolve_weights(self, name: str) -> Any:
+        """The installed weights of manifest entry ``name`` (or its alias), or :class:`MissingWeightsError`."""
+        return self.weights.resolve(self.weight_aliases.get(name, name))
 
     # -- model families -------------------------------------------------------------------
     def family(self, name: str) -> Any:
@@ -117,10 +140,10 @@ def missing_weights(families: Iterable[str], runtime: Runtime | None = None) -> 
     names = family_weight_names(families)
     if not names:
         return None
-    store = (runtime or Runtime()).weights
+    runtime = runtime or Runtime()
     for name in names:
         try:
-            store.resolve(name)
+            runtime.resolve_weights(name)
         except MissingWeightsError as exc:
             return exc
     return None
@@ -128,11 +151,11 @@ def missing_weights(families: Iterable[str], runtime: Runtime | None = None) -> 
 
 def family_weights(families: Iterable[str], runtime: Runtime | None = None) -> list[dict[str, Any]]:
     """Provenance of the weights behind ``families``: name, file, sha256, source (or why missing)."""
-    store = (runtime or Runtime()).weights
+    runtime = runtime or Runtime()
     out = []
     for name in family_weight_names(families):
         try:
-            out.append(store.resolve(name).provenance())
+            out.append(runtime.resolve_weights(name).provenance())
         except AnibenchError as exc:
             out.append({"name": name, "missing": str(exc)})
     return out
@@ -143,14 +166,13 @@ def family_digests(families: Iterable[str], runtime: Runtime | None) -> dict[str
     from anibench.features.base import MODEL_FAMILIES
 
     runtime = runtime or Runtime()
-    store = runtime.weights
     out: dict[str, Any] = {"precision": runtime.precision}
     for family in families:
         cls = MODEL_FAMILIES.get(family)
         digests = {}
         for name in cls.weights:
             try:
-                digests[name] = store.resolve(name).sha256
+                digests[name] = runtime.resolve_weights(name).sha256
             except MissingWeightsError:
                 digests[name] = None
         out[family] = {"version": cls.version, "weights": digests}
