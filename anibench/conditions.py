@@ -18,6 +18,7 @@ Where a guide lands in a clip is a :class:`GuidePlacement` rule (:func:`place_gu
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 from dataclasses import dataclass, field
@@ -329,3 +330,34 @@ def _explicit_indices(indices: Sequence[int], num_guides: int, num_frames: int) 
             f"guide frame indices {outside} are outside the clip's {num_frames} frames (0 to {num_frames - 1})"
         )
     return checked
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a generator placed a clip's guides: its rule and the frames, on a clip of ``num_frames``.
+
+    Recorded with every generated clip, so the clip is checked where its guides really are
+    (:meth:`on`): at these frames when the clip has the length it was generated at, else by
+    the rule (a model that returned another length).
+    """
+
+    rule: GuidePlacement
+    frames: tuple[int, ...]
+    num_frames: int
+
+    @classmethod
+    def of(cls, guidance: Guidance) -> "Placement":
+        return cls(guidance.placement, tuple(g.frame_index for g in guidance.guides), guidance.num_frames)
+
+    def to_json(self) -> str:
+        return json.dumps({"rule": self.rule.value, "frames": list(self.frames), "num_frames": self.num_frames})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Placement":
+        data = json.loads(text)
+        return cls(GuidePlacement(data["rule"]), tuple(data["frames"]), int(data["num_frames"]))
+
+    def on(self, guidance: Guidance, num_frames: int, height: int, width: int) -> Guidance:
+        if num_frames == self.num_frames and len(self.frames) == len(guidance.guides):
+            return fit_guidance(guidance, num_frames, height, width, self.frames)
+        return fit_guidance(guidance, num_frames, height, width, self.rule)

@@ -17,7 +17,7 @@ import anibench
 TRACKED_DISTRIBUTIONS = (
     "numpy", "av", "opencv-python-headless", "opencv-python", "scikit-image", "scipy", "pandas",
     "scenedetect-headless", "pillow", "torch", "torchvision", "transformers", "diffusers",
-    "open-clip-torch", "safetensors",
+    "open-clip-torch", "safetensors", "huggingface-hub", "httpx2", "pydantic",
 )
 
 

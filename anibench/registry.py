@@ -45,6 +45,12 @@ class Registry(Generic[T]):
             self._targets[name] = target
             self._loaded.pop(name, None)
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (a plugin registered in-process, for tests); an entry point reappears on :meth:`refresh`."""
+        with self._lock:
+            self._targets.pop(name, None)
+            self._loaded.pop(name, None)
+
     def __call__(self, name: str) -> Callable[[T], T]:
         """Decorator form: ``@SCORERS("my_metric")``."""
 

@@ -90,13 +90,14 @@ def aggregate(records: Iterable[Mapping[str, Any]], scorers: Mapping[str, Mappin
     out: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
     for (model, condition, scorer), group in sorted(groups.items()):
         meta = scorers.get(scorer, {})
-        values = [r["value"] for r in group if r["status"] == "ok" and r["value"] is not None and not math.isnan(r["value"])]
+        scored = [r for r in group if r["status"] == "ok" and r["value"] is not None and not math.isnan(r["value"])]
+        values = [r["value"] for r in scored]
         rule = meta.get("aggregate", "mean")
         failed = sum(1 for r in group if r["status"] in ("failed", "missing")) + sum(
             1 for r in group if r["status"] == "ok" and (r["value"] is None or math.isnan(r["value"]))
         )
         out[model][condition][scorer] = {
-            "value": AGGREGATIONS[rule](values) if values else None,
+            "value": AGGREGATIONS[rule](values, [r.get("details") or {} for r in scored]) if values else None,
             "aggregate": rule,
             "n": len(group),
             "n_ok": len(values),

@@ -13,16 +13,20 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from anibench.conditions import get_condition
-from anibench.engine import Engine, Item, ProgressFn, create_generators, plan_files, plan_run, resolve_scorers
+from anibench.engine import Engine, resolve_scorers
 from anibench.errors import InputError
+from anibench.fsutil import remove_stale_temporaries
+from anibench.executor import ProgressFn
+from anibench.planning import WorkItem, generator_refs, plan_files, plan_run
 from anibench.provenance import environment, git_state, library_versions
 from anibench.results import (
     RESULTS_FILE, RUN_ITEMS_META, RUN_META, aggregate, sample_records, write_json_atomic, write_samples,
 )
 from anibench.runspec import PluginSpec, RunSpec, check_model_name
+from anibench.runtime.context import Runtime
 from anibench.scoring import Scorer
 from anibench.store import RunLock
-from anibench.suite import Suite
+from anibench.suite import Suite, printable
 from anibench.suites import load_suite
 from anibench.suites.prompt_files import VIDEO_SUFFIXES
 
@@ -36,16 +40,18 @@ def run(
     workers: int = DEFAULT_WORKERS,
     progress: ProgressFn | None = None,
     command: str = "",
+    runtime: Runtime | None = None,
 ) -> dict[str, Any]:
     """Generate every (case, generator, condition, seed) clip of ``spec`` and score it."""
     run_dir = Path(run_dir).resolve()
-    generators = create_generators(spec)  # unknown plugin names fail before the suite is loaded
+    generators = generator_refs(spec)  # unknown plugin names fail before the suite is loaded
     scorers, skipped = resolve_scorers(spec.scorers)
     suite = load_suite(spec.suite)
     items = plan_run(spec, suite, run_dir, generators)
     config = {"kind": "run", **spec.to_dict()}
-    described = {model: generator.describe() for model, generator in generators}
-    return _execute(run_dir, items, suite, scorers, skipped, config, described, workers, progress, command)
+    described = {ref.label: ref.create().describe() for ref in generators}
+    return _execute(run_dir, items, suite, scorers, skipped, config, described, workers, progress, command,
+                    runtime or Runtime())
 
 
 def score_videos(
@@ -59,6 +65,7 @@ def score_videos(
     workers: int = DEFAULT_WORKERS,
     progress: ProgressFn | None = None,
     command: str = "",
+    runtime: Runtime | None = None,
 ) -> dict[str, Any]:
     """Score existing clips (files or folders of them); with a suite, clips match cases by file stem."""
     run_dir = Path(run_dir).resolve()
@@ -69,32 +76,39 @@ def score_videos(
     scorer_objects, skipped = resolve_scorers([PluginSpec.parse(s) for s in scorers] if scorers else None)
     config = {
         "kind": "score",
-        "videos": [str(p) for p in files],
+        "videos": [printable(str(p)) for p in files],
         "model": model,
         "suite": loaded.describe() if loaded else None,
         "condition": condition,
         "scorers": [s.name for s in scorer_objects],
     }
-    return _execute(run_dir, items, loaded, scorer_objects, skipped, config, {}, workers, progress, command)
+    return _execute(run_dir, items, loaded, scorer_objects, skipped, config, {}, workers, progress, command,
+                    runtime or Runtime())
 
 
-def _execute(run_dir: Path, items: Sequence[Item], suite: Suite | None, scorers: Sequence[Scorer],
+def _execute(run_dir: Path, items: Sequence[WorkItem], suite: Suite | None, scorers: Sequence[Scorer],
              skipped: dict[str, str], config: dict, generators: dict, workers: int,
-             progress: ProgressFn | None, command: str) -> dict[str, Any]:
+             progress: ProgressFn | None, command: str, runtime: Runtime) -> dict[str, Any]:
     """Run ``items`` into ``run_dir`` under its lock; the description is stored first so an
     interrupted run can still be reported (partially)."""
     with RunLock(run_dir):
-        engine = Engine(run_dir, scorers, suite=suite, workers=workers, progress=progress)
-        description = _describe(items, suite, config, generators, engine.scorers, skipped)
-        engine.store.set_meta(RUN_META, description)
-        engine.store.set_meta(RUN_ITEMS_META, [i.item_id for i in items])
-        started = time.perf_counter()
-        engine.execute(items, command)
-        return _finalize(engine, items, description, time.perf_counter() - started)
+        remove_stale_temporaries(run_dir)  # under the lock, every temporary here is a killed write's
+        engine = Engine(run_dir, scorers, suite=suite, runtime=runtime, workers=workers, progress=progress)
+        try:
+            description = _describe(items, suite, config, generators, engine.scorers, skipped, runtime)
+            engine.store.set_meta(RUN_META, description)
+            engine.store.set_meta(RUN_ITEMS_META, [i.item_id for i in items])
+            started = time.perf_counter()
+            engine.execute(items, command)
+            payload = _finalize(engine, items, description, time.perf_counter() - started)
+            engine.store.finish()  # settled: readable from read-only folders without -wal/-shm files
+            return payload
+        finally:
+            engine.store.close()
 
 
-def _describe(items: Sequence[Item], suite: Suite | None, config: dict, generators: dict,
-              scorers: Sequence[Scorer], skipped: dict[str, str]) -> dict[str, Any]:
+def _describe(items: Sequence[WorkItem], suite: Suite | None, config: dict, generators: dict,
+              scorers: Sequence[Scorer], skipped: dict[str, str], runtime: Runtime) -> dict[str, Any]:
     """What the run is: config, suite, conditions, plugins, the cases it covers, provenance."""
     cases = {item.case.id: item.case.describe() for item in items}
     return {
@@ -106,10 +120,11 @@ def _describe(items: Sequence[Item], suite: Suite | None, config: dict, generato
             for c in {i.condition for i in items if i.condition is not None}
         },
         "generators": generators,
-        "scorers": {s.name: s.describe() for s in scorers},
+        "scorers": {s.name: s.describe(runtime) for s in scorers},
         "skipped_scorers": skipped,
         "cases": dict(sorted(cases.items())),
-        "provenance": {"versions": library_versions(), "git": git_state(), "environment": environment()},
+        "provenance": {"versions": library_versions(), "git": git_state(), "environment": environment(),
+                       "runtime": runtime.describe()},
     }
 
 
@@ -126,7 +141,7 @@ def _expand_videos(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def _finalize(engine: Engine, items: Sequence[Item], description: dict, seconds: float) -> dict[str, Any]:
+def _finalize(engine: Engine, items: Sequence[WorkItem], description: dict, seconds: float) -> dict[str, Any]:
     store = engine.store
     scorer_meta = description["scorers"]
     item_ids = {i.item_id for i in items}

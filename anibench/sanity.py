@@ -59,7 +59,10 @@ import numpy as np
 from anibench.conditions import Condition, Guidance, GuideFrame, fit_guidance, resolve
 from anibench.errors import AnibenchError
 from anibench.images import fit_image
-from anibench.scoring import Expect, Input, Scorer, ScoreInput
+from anibench.frames import ArrayFrames
+from anibench.runtime.context import Runtime
+from anibench.scoring import Expect, Input, Scorer, ScoreInput, ScoreResult
+from anibench.session import ScoringJob, ScoringSession
 from anibench.suite import Suite
 from anibench.video import Video
 
@@ -71,7 +74,7 @@ MIN_INFORMATIVE_SHARE = 0.25
 # levels) left the clip as it was (holding a clip already held on twos): it cannot inform.
 VISIBLE_CHANGE = 0.5
 # Declared in ``Scorer.expectations`` when the reaction depends on the clip; say why in a comment.
-NO_CLAIM = "no claim"
+NO_CLAIM = Expect.NO_CLAIM
 REENCODE_CRF = 40
 STUTTER_SHARE = 0.25
 JITTER_PX = 1.5
@@ -384,11 +387,39 @@ def _visibly_changed(original: ScoreInput, perturbed: ScoreInput) -> bool:
 
 
 def _share_features(perturbed: ScoreInput, sample: ScoreInput) -> ScoreInput:
-    """An input perturbation keeps the clip: reuse its decoded features (flow) instead of recomputing them."""
+    """An input perturbation keeps the clip: it reuses the clip's computed features (a feature's spec
+    names every input it reads, so one that reads the changed input is recomputed)."""
     if perturbed.video is sample.video:
-        perturbed._features = sample._features
-        perturbed._sampled = sample._sampled
+        perturbed.features = dict(sample.features)
     return perturbed
+
+
+def score_values(session: ScoringSession, jobs: Sequence[tuple[ScoreInput, Sequence[Scorer]]]) -> list[dict]:
+    """Per (clip, scorers): scorer name → value, None when it does not apply, or the error it raised.
+
+    One batch through the session: every feature of a clip in one pass, model features
+    batched across the clips.
+    """
+    prepared, applicable = [], []
+    for sample, scorers in jobs:
+        names = []
+        for scorer in scorers:
+            try:
+                scorer.check(sample)
+            except AnibenchError:
+                continue
+            names.append(scorer.name)
+        applicable.append(names)
+        prepared.append(ScoringJob(ArrayFrames.of(sample.video), sample, names))
+    results = session.score_jobs(prepared, place_guides=False)
+    out = []
+    for (sample, scorers), names, result in zip(jobs, applicable, results):
+        values: dict = {s.name: None for s in scorers}
+        for name in names:
+            outcome = result.scores.get(name)
+            values[name] = outcome.value if isinstance(outcome, ScoreResult) else outcome
+        out.append(values)
+    return out
 
 
 def battery_inputs(suite: Suite, *, max_side: int | None = 320, limit: int | None = None) -> list[ScoreInput]:
@@ -431,11 +462,14 @@ def run_battery(
     min_share: float = DEFAULT_MIN_SHARE,
     min_informative: int = MIN_INFORMATIVE_CASES,
     workers: int = 2,
+    runtime: Runtime | None = None,
 ) -> BatteryReport:
     """Score every sample and each perturbation of it with every scorer; tally informative cases and declared moves.
 
-    A perturbed sample is built once and shared by all scorers (and their flow caches);
-    samples are processed in ``workers`` threads. Pairs declared :data:`NO_CLAIM` are not checked.
+    A sample's perturbations are built once and scored together as one batch of a scoring
+    session (every scorer's features in one pass per clip, model features batched across
+    the clips); samples are processed in ``workers`` threads. Pairs declared
+    :data:`NO_CLAIM` are not checked.
     """
     names = [p for p in (perturbations if perturbations is not None else PERTURBATIONS)]
     expected = {s.name: expectations_for(s) for s in scorers}
@@ -447,19 +481,17 @@ def run_battery(
     }
 
     donors = _most_different(samples)
+    session = ScoringSession(list(scorers), runtime, workers=1)
 
     def one(index: int) -> list[_Outcome]:
         sample, donor = samples[index], samples[donors[index]]
         outcomes: list[_Outcome] = []
-
-        def score(scorer: Scorer, clip: ScoreInput, keys: list[tuple[str, str]]) -> float | None:
-            try:
-                return _try_score(scorer, clip)
-            except Exception:  # noqa: BLE001 - a scorer crashing on a clip is a finding, not a crash
-                outcomes.extend(_Outcome(key, sample.case_id, error=True) for key in keys)
-                return None
-
-        baseline = {s.name: score(s, sample, [k for k in checks if k[0] == s.name]) for s in scorers}
+        (baseline,) = score_values(session, [(sample, scorers)])
+        for name, value in list(baseline.items()):
+            if isinstance(value, BaseException):  # a scorer crashing on a clip is a finding, not a crash
+                outcomes.extend(_Outcome(key, sample.case_id, error=True) for key in checks if key[0] == name)
+                baseline[name] = None
+        batch: list[tuple[str, ScoreInput, list[Scorer]]] = []
         for name in names:
             relevant = [s for s in scorers if (s.name, name) in checks and baseline[s.name] is not None]
             if not relevant or (donor is sample and name in ("splice", "swap_guide", "swap_prompt")):
@@ -475,14 +507,19 @@ def run_battery(
                     for s in relevant
                 )
                 continue
+            batch.append((name, perturbed, relevant))
+        after_values = score_values(session, [(perturbed, relevant) for _, perturbed, relevant in batch])
+        for (name, _, relevant), after in zip(batch, after_values):
             for scorer in relevant:
-                after = score(scorer, perturbed, [(scorer.name, name)])
-                if after is not None:
-                    outcomes.append(_Outcome((scorer.name, name), sample.case_id, baseline[scorer.name], after))
+                value = after[scorer.name]
+                if isinstance(value, BaseException):
+                    outcomes.append(_Outcome((scorer.name, name), sample.case_id, error=True))
+                elif value is not None:
+                    outcomes.append(_Outcome((scorer.name, name), sample.case_id, baseline[scorer.name], value))
         return outcomes
 
     by_name = {s.name: s for s in scorers}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with session, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for outcomes in pool.map(one, range(len(samples))):
             for outcome in outcomes:
                 check = checks[outcome.key]
@@ -511,11 +548,3 @@ def _most_different(samples: Sequence[ScoreInput]) -> list[int]:
     np.fill_diagonal(distance, -1)
     return [int(i) if len(samples) > 1 else 0 for i in distance.argmax(axis=1)]
 
-
-def _try_score(scorer: Scorer, sample: ScoreInput) -> float | None:
-    """The scorer's value, or None when it does not apply to the sample."""
-    try:
-        scorer.check(sample)
-    except AnibenchError:
-        return None
-    return scorer.compute(sample).value

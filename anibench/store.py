@@ -13,6 +13,8 @@ Tables:
     failures     every error, with the stage, case and file it concerns; one row per
                  (invocation, stage, item, case, scorer, message), however often it is recorded
     invocations  each time the run was (re)started, with how much it computed
+    features     persisted model features (backbone rows) by (clip sha256, spec digest), as .npy bytes
+    jobs         remote generation jobs by (item, generator identity): submitted once, polled on resume
 
 :class:`RunLock` (``run.lock``) keeps a second process out of a run directory while one writes it.
 
@@ -47,6 +49,7 @@ store was lost and a writer refuses it.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -88,7 +91,7 @@ CREATE TABLE IF NOT EXISTS items (
     item_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, model TEXT NOT NULL, model_identity TEXT,
     condition TEXT, seed INTEGER, label TEXT, style TEXT,
     video_path TEXT, video_sha256 TEXT, status TEXT NOT NULL, message TEXT,
-    seconds REAL, updated_at TEXT NOT NULL
+    seconds REAL, updated_at TEXT NOT NULL, placement TEXT
 );
 CREATE TABLE IF NOT EXISTS scores (
     video_sha256 TEXT NOT NULL, scorer TEXT NOT NULL, version TEXT NOT NULL,
@@ -106,6 +109,14 @@ CREATE TABLE IF NOT EXISTS guides (
     condition TEXT NOT NULL, case_id TEXT NOT NULL, ordinal INTEGER NOT NULL, position REAL NOT NULL,
     frame_index INTEGER NOT NULL, source TEXT, thumbnail TEXT,
     PRIMARY KEY (condition, case_id, ordinal)
+);
+CREATE TABLE IF NOT EXISTS features (
+    video_sha256 TEXT NOT NULL, digest TEXT NOT NULL, extractor TEXT NOT NULL, value BLOB NOT NULL,
+    created_at TEXT NOT NULL, PRIMARY KEY (video_sha256, digest)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    item_id TEXT NOT NULL, identity TEXT NOT NULL, job_id TEXT NOT NULL, state TEXT NOT NULL,
+    message TEXT, submitted_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (item_id, identity)
 );
 CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY AUTOINCREMENT, invocation TEXT NOT NULL, stage TEXT NOT NULL,
@@ -338,8 +349,15 @@ class RunStore:
             if version < SCHEMA_VERSION:
                 self._migrate(conn, version)
             conn.executescript(SCHEMA)
+            self._add_columns(conn)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (json.dumps(SCHEMA_VERSION),))
         return conn
+
+    @staticmethod
+    def _add_columns(conn: sqlite3.Connection) -> None:
+        """Columns added to existing tables since schema 1 (``placement``: where a generator placed guides)."""
+        if "placement" not in {row[1] for row in conn.execute("PRAGMA table_info(items)")}:
+            conn.execute("ALTER TABLE items ADD COLUMN placement TEXT")
 
     def _refuse_lost_store(self, what: str) -> None:
         """A store without anibench's tables may be started afresh only where nothing else of a run exists."""
@@ -469,6 +487,12 @@ class RunStore:
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:
@@ -643,6 +667,50 @@ class RunStore:
         return out
 
     # -- failures -------------------------------------------------------------------
+    # -- persisted clip features (model backbones) ------------------------------------
+    def get_feature(self, video_sha256: str, digest: str) -> "np.ndarray | None":
+        """A persisted feature value (``.npy`` bytes, read without pickle), or None."""
+        if "features" not in self._table_names():
+            return None
+        rows = self._rows("SELECT value FROM features WHERE video_sha256=? AND digest=?", (video_sha256, digest))
+        if not rows:
+            return None
+        import numpy as np
+
+        return np.load(io.BytesIO(rows[0]["value"]), allow_pickle=False)
+
+    def put_feature(self, video_sha256: str, digest: str, extractor: str, value: "np.ndarray") -> None:
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(value), allow_pickle=False)
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?)",
+                       (video_sha256, digest, extractor, buffer.getvalue(), _now()))
+
+    def feature_count(self) -> int:
+        return self._rows("SELECT COUNT(*) FROM features")[0][0]
+
+    # -- remote generation jobs -----------------------------------------------------
+    def job(self, item_id: str, identity: str) -> dict | None:
+        rows = self._rows("SELECT * FROM jobs WHERE item_id=? AND identity=?", (item_id, identity))
+        return dict(rows[0]) if rows else None
+
+    def put_job(self, item_id: str, identity: str, job_id: str, state: str, message: str | None = None) -> None:
+        """Record a remote job as soon as it is submitted, and each change of its state."""
+        with self._tx() as db:
+            found = db.execute("SELECT submitted_at FROM jobs WHERE item_id=? AND identity=?",
+                               (item_id, identity)).fetchone()
+            submitted = found["submitted_at"] if found else _now()
+            db.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (item_id, identity, job_id, state, message, submitted, _now()))
+
+    def jobs(self) -> list[dict]:
+        return [dict(r) for r in self._rows("SELECT * FROM jobs ORDER BY item_id")]
+
+    def _table_names(self) -> set[str]:
+        return {row[0] for row in self._rows("SELECT name FROM sqlite_master WHERE type='table'")}
+
     def record_failure(
         self,
         stage: str,

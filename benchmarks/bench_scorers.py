@@ -2,10 +2,11 @@
 
 Clips: 49 frames at 16 fps, rendered by the smoke renderer at 480x320 and 720x480, plus
 the real 720x480 AniSora sample ``cartoon_films_shuo_hua_26`` when ../shared is present.
-Decoding is timed on its own. Each scorer is then timed alone on the decoded clip with a
-fresh feature cache (it computes its own optical flow), then all scorers together on one
-decode with flows shared, as a run does. Medians of ``--repeats``; one thread. Prints a
-Markdown table.
+Decoding is timed on its own. Each scorer is then timed alone on the decoded clip (a
+scoring session with that scorer only: it computes its own features, optical flow
+included), then all scorers together in one session, whose single pass over the frames
+shares the flows between scorers, as a run does. Medians of ``--repeats``; one worker
+thread. Prints a Markdown table.
 
     .venv/bin/python benchmarks/bench_scorers.py [--repeats 3]
 """
@@ -19,7 +20,9 @@ import time
 from pathlib import Path
 
 from anibench.conditions import Condition, resolve
+from anibench.frames import ArrayFrames
 from anibench.scoring import SCORERS, Input, ScoreInput
+from anibench.session import ScoringJob, ScoringSession
 from anibench.smoke.render import ClipSpec, render_clip
 from anibench.store import RunStore, ScoreKey
 from anibench.suite import Case
@@ -95,18 +98,16 @@ def main() -> None:
             decode, video = timed(lambda: Video.read(path), args.repeats)
             row = {"clip": label, "frames": video.num_frames, "decode": decode}
             prepared = sample_for(path, mask)
-            scorers = [SCORERS.get(n)() for n in WEIGHT_FREE]
-            scorers = [s for s in scorers if mask is not None or Input.MASK not in s.requires]
+            names = [n for n in WEIGHT_FREE if mask is not None or Input.MASK not in SCORERS.get(n).requires]
+
+            def session_run(scorers: list[str]):
+                with ScoringSession(scorers, workers=1) as session:
+                    job = ScoringJob(ArrayFrames.of(prepared.video), prepared.with_changes(features={}))
+                    return session.score_jobs([job], place_guides=False)
+
             for name in WEIGHT_FREE:
-                scorer = next((s for s in scorers if s.name == name), None)
-                # with_changes() gives a fresh feature cache: each scorer pays for its own flow here
-                row[name] = None if scorer is None else timed(lambda: scorer.score(prepared.with_changes()), args.repeats)[0]
-
-            def all_together():
-                sample = prepared.with_changes()
-                return [s.score(sample) for s in scorers]
-
-            row["all (shared flow)"] = timed(all_together, args.repeats)[0]
+                row[name] = timed(lambda: session_run([name]), args.repeats)[0] if name in names else None
+            row["all (shared flow)"] = timed(lambda: session_run(names), args.repeats)[0]
             rows.append(row)
     columns = list(rows[0])
     print("| " + " | ".join(columns) + " |")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from anibench.conditions import GuidePlacement
 from anibench.errors import NotApplicable
 from anibench.generation import GenerationRequest, Generator
 
@@ -18,6 +19,7 @@ class ReferenceGenerator(Generator):
     name = "reference"
     version = "1"
     requires_prompt = False
+    guide_placement = GuidePlacement.NEAREST  # the ground truth is a given clip: its guides are at the nearest frames
 
     def generate(self, request: GenerationRequest) -> Path:
         if request.ground_truth is None:

@@ -104,8 +104,10 @@ def _cell(values: np.ndarray, statuses: np.ndarray, statistic: str, resamples: i
     n, n_na = int(values.size), int(np.sum(statuses == "not_applicable"))
     if present.size == 0:
         return Cell(None, n=n, n_ok=0, n_na=n_na)
+    # Cells are over cases, the unit of the statistics: a scorer whose suite aggregate weighs clips
+    # (VBench's frame-weighted consistency, in results.json) is shown here as the mean over cases.
     value = float(np.median(present)) if statistic == "median" else float(present.mean())
-    low, high = bootstrap_ci(present, resamples=resamples) if statistic == "mean" else (math.nan, math.nan)
+    low, high = bootstrap_ci(present, resamples=resamples) if statistic != "median" else (math.nan, math.nan)
     low = None if math.isnan(low) else low
     high = None if math.isnan(high) else high
     return Cell(value, low, high, n, int(present.size), n_na)

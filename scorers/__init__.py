@@ -11,4 +11,11 @@ Every scorer subclasses :class:`anibench.scoring.Scorer` and is registered throu
 * ``mask_precision``       share of motion inside the motion mask (AniSora, Table 2)
 * ``mask_motion``          share of the motion mask that moves (read beside mask_precision)
 * ``scene_cuts``           hard cuts (PySceneDetect content detector)
+* ``animation_cadence``, ``held_frames``, ``judder``  anime timing: frames per drawing, held share, off-cadence holds
+* ``black_borders``        share of the frame under static black bars
+
+Model-based (weights through ``anibench weights``):
+
+* ``vbench.subject_consistency``, ``vbench.i2v_subject``  VBench on DINO ViT-B/16
+* ``vbench.background_consistency``                       VBench on CLIP ViT-B/32
 """

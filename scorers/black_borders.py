@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from anibench.sanity import NO_CLAIM
+from anibench.features import FeatureSpec
+from anibench.features.pixel import sampling_params
 from anibench.scoring import Expect, FrameSampling, Scorer, ScoreInput, ScoreResult
 
 # A bar pixel is at most this bright in every channel: decoded video black is 0-2, codec
@@ -69,17 +70,19 @@ class BlackBorders(Scorer):
         "jitter": Expect.NONE,
         # Shaking moves existing bars from frame to frame (the static part shrinks by the shake)
         # and does nothing to a clip without bars.
-        "shake": NO_CLAIM,
+        "shake": Expect.NO_CLAIM,
         # Blur spreads the picture a few pixels into existing bars (they shrink) and does nothing
         # to a clip without bars.
-        "blur": NO_CLAIM,
+        "blur": Expect.NO_CLAIM,
         # A shot without bars inserted into a letterboxed clip removes them; into a clip without bars, nothing.
-        "splice": NO_CLAIM,
+        "splice": Expect.NO_CLAIM,
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("pixel.brightest", **sampling_params(self.sampling))]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        _, frames = sample.frames(self.sampling)
-        brightest = frames.max(axis=0).max(axis=2)
+        brightest = sample.feature(self.features(sample)[0])
         top, bottom, left, right = bar_sizes(brightest)
         height, width = brightest.shape
         return self.result(

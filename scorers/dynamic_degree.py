@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from anibench.sanity import NO_CLAIM
+from anibench.features import FeatureSpec
 from anibench.scoring import Expect, FrameSampling, MotionScorer, ScoreInput, ScoreResult
 
 # VBench vbench/dynamic_degree.py (commit 45e79ec) L52: cut_index = int(h*w*0.05), the top 5 %.
@@ -69,18 +69,22 @@ class DynamicDegree(MotionScorer):
         # These change how much motion each sampled pair carries (holds, duplicates, dropped or
         # inserted frames, codec and resampling noise, sub-threshold jitter, bars over moving
         # parts): only clips near the threshold cross it, and not all the same way.
-        **{p: NO_CLAIM for p in ("shuffle", "flicker", "blur", "low_fps", "splice", "hold_twos", "stutter",
+        **{p: Expect.NO_CLAIM for p in ("shuffle", "flicker", "blur", "low_fps", "splice", "hold_twos", "stutter",
                                  "reencode", "downscale", "letterbox", "speed_up", "jitter")},
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("flow.peaks", target_fps=self.sampling.target_fps, fraction=TOP_FRACTION,
+                               max_side=self.params["flow_max_side"])]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        indices = self.sampling.indices(sample.video.num_frames, sample.video.fps)
-        motion = self.motion(sample)
-        thres, count_num = dynamic_params(min(motion.size), len(indices))
-        motions = [motion.peak_motion(int(a), int(b), TOP_FRACTION) for a, b in zip(indices[:-1], indices[1:])]
+        indices = self.sampling.indices(sample.num_frames, sample.fps)
+        peaks = sample.feature(self.features(sample)[0])
+        thres, count_num = dynamic_params(min(peaks["working_size"]), len(indices))
+        motions = peaks["peaks"]
         return self.result(
             1.0 if is_dynamic(motions, thres, count_num) else 0.0,
-            stride=self.sampling.stride(sample.video.fps),
+            stride=self.sampling.stride(sample.fps),
             threshold_px=thres,
             pairs_needed=count_num,
             pairs_above=sum(1 for m in motions if m > thres),

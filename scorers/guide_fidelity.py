@@ -51,7 +51,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from anibench.errors import InputError
-from anibench.sanity import NO_CLAIM
+from anibench.features import FeatureSpec
 from anibench.scoring import Expect, FrameSampling, Input, Scorer, ScoreInput, ScoreResult
 
 SSIM_REFERENCE_SIDE = 256
@@ -72,9 +72,9 @@ _EXPECTATIONS = {
     "jitter": Expect.DOWN,
     # Holds, duplicates and dropped frames change the frame at a guide's index only when that
     # frame is replaced (odd indices on twos, random ones under stutter) or no longer kept.
-    "hold_twos": NO_CLAIM,
-    "stutter": NO_CLAIM,
-    "speed_up": NO_CLAIM,
+    "hold_twos": Expect.NO_CLAIM,
+    "stutter": Expect.NO_CLAIM,
+    "speed_up": Expect.NO_CLAIM,
 }
 
 
@@ -161,14 +161,24 @@ class GuideFidelity(Scorer):
     def comparison(self) -> GuideComparison:
         """The comparison of guide images and clip frames."""
 
-    def compute(self, sample: ScoreInput) -> ScoreResult:
-        guides, frames = sample.guides, sample.video.frames
-        self._check_guides(sample)
+    def windows(self, sample: ScoreInput) -> list[range]:
+        """Per guide, the frames compared: its own and ``search_window`` either side (the diagnostic)."""
         reach = int(self.params["search_window"])
-        windows = [range(max(0, g.frame_index - reach), min(len(frames), g.frame_index + reach + 1)) for g in guides]
-        needed = sorted({i for window in windows for i in window})
+        return [range(max(0, g.frame_index - reach), min(sample.num_frames, g.frame_index + reach + 1))
+                for g in sample.guides]
+
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        self._check_guides(sample)
+        return [FeatureSpec.of("frames.at", indices=sorted({i for window in self.windows(sample) for i in window}))]
+
+    def compute(self, sample: ScoreInput) -> ScoreResult:
+        guides = sample.guides
+        windows = self.windows(sample)
+        (spec,) = self.features(sample)
+        frames = sample.feature(spec)
+        needed = sorted(frames)
         comparison = self.comparison()
-        frame_views = dict(zip(needed, comparison.represent(frames[needed])))
+        frame_views = dict(zip(needed, comparison.represent(np.stack([frames[i] for i in needed]))))
         guide_views = comparison.represent(np.stack([g.image for g in guides]))
         per_guide, checked = [], []
         for guide, view, window in zip(guides, guide_views, windows):
@@ -182,12 +192,12 @@ class GuideFidelity(Scorer):
         return self.result(float(np.mean(checked)), per_guide=per_guide)
 
     def _check_guides(self, sample: ScoreInput) -> None:
-        shape = sample.video.frames.shape[1:]
+        shape = (sample.info.height, sample.info.width, 3)
         for guide in sample.guides:
-            if not 0 <= guide.frame_index < sample.video.num_frames:
+            if not 0 <= guide.frame_index < sample.num_frames:
                 raise InputError(
                     f"guide at position {guide.position:g} is placed at frame {guide.frame_index}, outside the clip's "
-                    f"{sample.video.num_frames} frames", case_id=sample.case_id)
+                    f"{sample.num_frames} frames", case_id=sample.case_id)
             if guide.image.shape != shape:
                 raise InputError(
                     f"guide image at position {guide.position:g} is {guide.image.shape[1]}x{guide.image.shape[0]}, "

@@ -46,6 +46,7 @@ applicable. ``details`` carry the counts, τ, ν and the region's share of the f
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +55,7 @@ import numpy as np
 
 from anibench.conditions import resample_region
 from anibench.errors import NotApplicable
-from anibench.features import FeatureCache, flow_magnitude
-from anibench.sanity import NO_CLAIM
+from anibench.features import FeatureSpec, FrameFeature, flow_magnitude
 from anibench.scoring import Expect, FrameSampling, Input, MotionScorer, ScoreInput, ScoreResult
 
 NOISE_QUANTILE = 0.99
@@ -89,35 +89,62 @@ def _odd_window(size: tuple[int, int]) -> int:
     return k if k % 2 else k + 1
 
 
-def measure_mask_motion(motion: FeatureCache, region: np.ndarray, threshold_px: float) -> MaskMotion:
-    """Count observed motion inside and outside ``region`` ((T, H, W) bool at the clip's size)."""
-    num_frames = region.shape[0]
-    region = resample_region(region, num_frames, *motion.size)
-    tau = threshold_px * min(motion.size) / 256.0
-    k = _odd_window(motion.size)
+_NOISE_BINS = 256 * _BINS_PER_LEVEL + 1
+# Every value the noise floor can take is bin / 10; a pixel is "observed" when the largest change near it
+# exceeds NOISE_MARGIN times the floor. The thresholds as float32, the precision the change maps have.
+_OBSERVED_THRESHOLDS = (NOISE_MARGIN * (np.arange(_NOISE_BINS) / _BINS_PER_LEVEL)).astype(np.float32)
 
-    def change(t: int) -> np.ndarray:
-        return cv2.blur(cv2.absdiff(motion.gray(t + 1), motion.gray(t)).astype(np.float32), (k, k))
 
-    counts = np.zeros(256 * _BINS_PER_LEVEL + 1, np.int64)
-    for t in range(num_frames - 1):
-        still = flow_magnitude(motion.flow(t, t + 1)) < tau / 2
-        levels = np.rint(change(t)[still] * _BINS_PER_LEVEL).astype(np.int64)
-        counts += np.bincount(levels, minlength=counts.size)
-    noise = MIN_NOISE_FLOOR
-    if counts.sum():
-        quantile = np.searchsorted(np.cumsum(counts), NOISE_QUANTILE * counts.sum()) / _BINS_PER_LEVEL
-        noise = max(noise, float(quantile))
+class MaskMotionCounts(FrameFeature):
+    """``mask.motion``: the counts of :class:`MaskMotion` for one clip, in one pass over its frames.
 
-    kernel = np.ones((k, k), np.uint8)
-    inside = moving = 0
-    for t in range(num_frames - 1):
-        observed = cv2.dilate((change(t) > NOISE_MARGIN * noise).astype(np.uint8), kernel) > 0
-        mask = (flow_magnitude(motion.flow(t, t + 1)) > tau) & observed
-        moving += int(mask.sum())
-        inside += int((mask & region[t]).sum())
-    area = int(region[:-1].sum())
-    return MaskMotion(inside, moving, area, tau, noise, float(region.mean()))
+    The noise floor is known only at the end of the clip, so each pair keeps, for every
+    pixel that moves more than τ, the largest change within its k×k neighbourhood as a
+    histogram over the floor's possible thresholds (:data:`_OBSERVED_THRESHOLDS`), inside
+    the region and in all; the counts for the floor the clip ends with are read off them.
+    ``dilate(change > θ)`` is ``dilate_max(change) > θ``, so this equals thresholding each
+    pair afterwards, with memory independent of the clip's length.
+    """
+
+    name = "mask.motion"
+
+    def __init__(self, spec, clip):
+        super().__init__(spec, clip)
+        self.max_side = spec.get("max_side")
+        self.size = clip.working_size(self.max_side)
+        self.region = resample_region(clip.sample.motion_region, clip.info.num_frames, *self.size)
+        self.tau = spec.get("threshold_px") * min(self.size) / 256.0
+        self.k = _odd_window(self.size)
+        self.kernel = np.ones((self.k, self.k), np.uint8)
+        self.lookback = 1
+        self.noise_counts = np.zeros(_NOISE_BINS, np.int64)
+        self.moving = np.zeros(_NOISE_BINS + 1, np.int64)
+        self.inside = np.zeros(_NOISE_BINS + 1, np.int64)
+
+    def step(self, t: int) -> None:
+        if t == 0:
+            return
+        gray = self.clip.gray
+        change = cv2.blur(cv2.absdiff(gray(t, self.max_side), gray(t - 1, self.max_side)).astype(np.float32),
+                          (self.k, self.k))
+        magnitude = flow_magnitude(self.clip.flow(t - 1, t, self.max_side))
+        levels = np.rint(change[magnitude < self.tau / 2] * _BINS_PER_LEVEL).astype(np.int64)
+        self.noise_counts += np.bincount(levels, minlength=_NOISE_BINS)
+        candidates = magnitude > self.tau
+        nearby = cv2.dilate(change, self.kernel)
+        above = np.searchsorted(_OBSERVED_THRESHOLDS, nearby[candidates], side="left")
+        self.moving += np.bincount(above, minlength=_NOISE_BINS + 1)
+        above_inside = np.searchsorted(_OBSERVED_THRESHOLDS, nearby[candidates & self.region[t - 1]], side="left")
+        self.inside += np.bincount(above_inside, minlength=_NOISE_BINS + 1)
+
+    def finish(self) -> MaskMotion:
+        bin_ = round(MIN_NOISE_FLOOR * _BINS_PER_LEVEL)
+        if self.noise_counts.sum():
+            quantile = int(np.searchsorted(np.cumsum(self.noise_counts), NOISE_QUANTILE * self.noise_counts.sum()))
+            bin_ = max(bin_, quantile)
+        noise = bin_ / _BINS_PER_LEVEL
+        inside, moving = int(self.inside[bin_ + 1:].sum()), int(self.moving[bin_ + 1:].sum())
+        return MaskMotion(inside, moving, int(self.region[:-1].sum()), self.tau, noise, float(self.region.mean()))
 
 
 class _MaskMotionScorer(MotionScorer):
@@ -127,8 +154,14 @@ class _MaskMotionScorer(MotionScorer):
     sampling = FrameSampling("all")
     default_params = {**MotionScorer.default_params, "threshold_px": 1.0}
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        region = sample.motion_region
+        digest = hashlib.sha256(np.packbits(region).tobytes() + str(region.shape).encode()).hexdigest()
+        return [FeatureSpec.of("mask.motion", max_side=self.params["flow_max_side"],
+                               threshold_px=self.params["threshold_px"], region=digest)]
+
     def measure(self, sample: ScoreInput) -> MaskMotion:
-        measured = measure_mask_motion(self.motion(sample), sample.motion_region, self.params["threshold_px"])
+        measured = sample.feature(self.features(sample)[0])
         if measured.region == 0:
             raise NotApplicable("the motion mask marks no region where motion belongs", case_id=sample.case_id)
         return measured
@@ -155,7 +188,7 @@ class MaskMotionPrecision(_MaskMotionScorer):
         # (slow motion then crosses the threshold); dropping frames doubles every step; crf 40,
         # ×4 downscaling and a channel swap change the noise floor and the flow a little; bars hide
         # whatever moved at the top and bottom, inside or outside the region: small moves either way.
-        **{p: NO_CLAIM for p in ("hold_twos", "stutter", "speed_up", "reencode", "downscale", "channel_swap",
+        **{p: Expect.NO_CLAIM for p in ("hold_twos", "stutter", "speed_up", "reencode", "downscale", "channel_swap",
                                  "letterbox")},
     }
 
@@ -184,7 +217,7 @@ class MaskMotionCoverage(_MaskMotionScorer):
         # (slow motion then crosses the threshold); dropping frames doubles every step; crf 40,
         # ×4 downscaling and a channel swap change the noise floor and the flow a little; bars hide
         # whatever moved at the top and bottom, inside or outside the region: small moves either way.
-        **{p: NO_CLAIM for p in ("hold_twos", "stutter", "speed_up", "reencode", "downscale", "channel_swap",
+        **{p: Expect.NO_CLAIM for p in ("hold_twos", "stutter", "speed_up", "reencode", "downscale", "channel_swap",
                                  "letterbox")},
     }
 

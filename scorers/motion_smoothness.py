@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from anibench.features import backward_warp
-from anibench.sanity import NO_CLAIM
+from anibench.features import FeatureSpec
+from anibench.features.motion import as_uint8_image, interpolated_frames  # noqa: F401 - the rules, documented there
 from anibench.scoring import Expect, FrameSampling, MotionScorer, ScoreInput, ScoreResult
-
-
-def interpolated_frames(num_frames: int) -> list[int]:
-    """The odd frames VBench scores: one between each pair of consecutive even frames.
-
-    Even frames ``0, 2, 4, …`` are the interpolator's inputs; the frame between two of them
-    is compared with the original odd frame. With an even frame count the last (odd) frame
-    has no right neighbour and is not scored.
-    """
-    return list(range(1, num_frames - 1, 2))
-
-
-def as_uint8_image(predicted: np.ndarray) -> np.ndarray:
-    """An interpolated frame as VBench stores it: clipped to [0, 255] and *truncated* to uint8."""
-    return np.clip(predicted, 0, 255).astype(np.uint8)
 
 
 def smoothness(maes: list[float]) -> float:
@@ -80,27 +65,23 @@ class MotionSmoothness(MotionScorer):
         # A hold on twos puts every odd frame between a frame equal to it and the next drawing:
         # the odd frames become easy or hard to predict depending on the phase of the drawings
         # and the size of each step, so the value moves either way.
-        "hold_twos": NO_CLAIM,
+        "hold_twos": Expect.NO_CLAIM,
         # Duplicated frames are predicted exactly when both neighbours are equal, badly when
         # they sit next to a jump: the sign depends on where the duplicates land.
-        "stutter": NO_CLAIM,
+        "stutter": Expect.NO_CLAIM,
         # Blur, crf 40 and ×4 downscaling remove detail from both the frame and its prediction:
         # the error shrinks on detailed clips and grows where codec noise or ringing appear.
-        "blur": NO_CLAIM,
-        "reencode": NO_CLAIM,
-        "downscale": NO_CLAIM,
+        "blur": Expect.NO_CLAIM,
+        "reencode": Expect.NO_CLAIM,
+        "downscale": Expect.NO_CLAIM,
         # Two hard cuts add two badly predicted frames at most; on a clip that already moves a
         # lot the inserted shot can be easier to predict than the clip's own motion.
-        "splice": NO_CLAIM,
+        "splice": Expect.NO_CLAIM,
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("flow.interpolation_errors", max_side=self.params["flow_max_side"])]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        motion = self.motion(sample)
-        maes = []
-        for t in interpolated_frames(sample.video.num_frames):
-            before, after = t - 1, t + 1
-            from_before = backward_warp(motion.rgb(before), motion.flow(before, after), -0.5).astype(np.float32)
-            from_after = backward_warp(motion.rgb(after), motion.flow(after, before), -0.5).astype(np.float32)
-            predicted = as_uint8_image(0.5 * (from_before + from_after))
-            maes.append(float(np.abs(motion.rgb(t).astype(np.int16) - predicted).mean()))
+        maes = list(sample.feature(self.features(sample)[0]))
         return self.result(smoothness(maes), interpolation_mae=float(np.mean(maes)), frames_interpolated=len(maes))

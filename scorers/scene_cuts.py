@@ -6,8 +6,29 @@ import cv2
 from scenedetect import ContentDetector
 from scenedetect.common import FrameTimecode
 
-from anibench.sanity import NO_CLAIM
+from anibench.features import FeatureSpec, FrameFeature
+from anibench.features.pixel import shrink
 from anibench.scoring import Expect, FrameSampling, Scorer, ScoreInput, ScoreResult
+
+
+class ContentCuts(FrameFeature):
+    """``scene.content_cuts``: frame indices where PySceneDetect's ``ContentDetector`` finds a hard cut."""
+
+    name = "scene.content_cuts"
+
+    def __init__(self, spec, clip):
+        super().__init__(spec, clip)
+        self.max_side = spec.get("max_side")
+        min_len = max(1, round(spec.get("min_scene_seconds") * clip.info.fps))
+        self.detector = ContentDetector(threshold=spec.get("threshold"), min_scene_len=min_len)
+        self.cuts: list[int] = []
+
+    def step(self, t: int) -> None:
+        bgr = cv2.cvtColor(shrink(self.clip.frame(t), self.max_side), cv2.COLOR_RGB2BGR)
+        self.cuts += [int(tc.frame_num) for tc in self.detector.process_frame(FrameTimecode(t, self.clip.info.fps), bgr)]
+
+    def finish(self) -> list[int]:
+        return self.cuts
 
 
 class SceneCuts(Scorer):
@@ -36,19 +57,15 @@ class SceneCuts(Scorer):
         # These raise the change between consecutive frames (random shifts, brightness jumps,
         # steps doubled by holds, duplicates and dropped frames, sub-pixel jitter, codec blocking):
         # a fast clip near the detector's threshold gains cuts, a calm one does not.
-        **{p: NO_CLAIM for p in ("shake", "flicker", "hold_twos", "stutter", "low_fps", "jitter", "reencode")},
+        **{p: Expect.NO_CLAIM for p in ("shake", "flicker", "hold_twos", "stutter", "low_fps", "jitter", "reencode")},
         # Shuffling scatters the shots of a clip with cuts: every change of shot is a cut, but cuts
         # closer than ``min_scene_seconds`` merge, so the count goes either way.
-        "shuffle": NO_CLAIM,
+        "shuffle": Expect.NO_CLAIM,
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("scene.content_cuts", max_side=self.sampling.max_side, **self.params)]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        indices, frames = sample.frames(self.sampling)
-        fps = sample.video.fps
-        min_len = max(1, round(self.params["min_scene_seconds"] * fps))
-        detector = ContentDetector(threshold=self.params["threshold"], min_scene_len=min_len)
-        cuts = []
-        for index, frame in zip(indices, frames):
-            bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-            cuts += [int(tc.frame_num) for tc in detector.process_frame(FrameTimecode(int(index), fps), bgr)]
+        cuts = sample.feature(self.features(sample)[0])
         return self.result(float(len(cuts)), cut_frames=cuts)

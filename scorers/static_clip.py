@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from anibench.sanity import NO_CLAIM
+from anibench.features import FeatureSpec
 from anibench.scoring import Expect, FrameSampling, MotionScorer, ScoreInput, ScoreResult
 
 # VBench static_filter.py (commit 45e79ec) L51: cut_index = int(h*w*0.02), the top 2 % of flow magnitudes.
@@ -69,20 +69,18 @@ class StaticClip(MotionScorer):
         # near the thresholds can cross them either way: the perturbation changes how much
         # motion each pair carries (holds, duplicates, dropped frames, codec and resampling
         # noise, black bars over moving parts) without a direction.
-        **{p: NO_CLAIM for p in ("shuffle", "flicker", "blur", "low_fps", "splice", "hold_twos", "stutter",
+        **{p: Expect.NO_CLAIM for p in ("shuffle", "flicker", "blur", "low_fps", "splice", "hold_twos", "stutter",
                                  "reencode", "downscale", "letterbox", "speed_up")},
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("flow.peaks", fraction=TOP_FRACTION, ends=True, max_side=self.params["flow_max_side"])]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        indices = self.sampling.indices(sample.video.num_frames, sample.video.fps)
-        motion = self.motion(sample)
-        thres, count_num = static_params(min(motion.size), len(indices))
-
-        def peak(a: int, b: int) -> float:
-            return motion.peak_motion(int(a), int(b), TOP_FRACTION)
-
-        consecutive = [peak(a, b) for a, b in zip(indices[:-1], indices[1:])]
-        ends = [peak(indices[0], indices[-1]), peak(indices[-1], indices[0])]
+        indices = self.sampling.indices(sample.num_frames, sample.fps)
+        peaks = sample.feature(self.features(sample)[0])
+        thres, count_num = static_params(min(peaks["working_size"]), len(indices))
+        consecutive, ends = peaks["peaks"], peaks["end_peaks"]
         static = is_static(consecutive, ends, thres, count_num)
         return self.result(
             1.0 if static else 0.0,

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from anibench.sanity import NO_CLAIM
+from anibench.features import FeatureSpec
+from anibench.features.pixel import sampling_params
 from anibench.scoring import Expect, FrameSampling, Scorer, ScoreInput, ScoreResult
-
-
-def consecutive_maes(frames: np.ndarray) -> np.ndarray:
-    """MAE of each consecutive pair: mean absolute difference over pixels and channels."""
-    return np.array([cv2.absdiff(a, b).mean() for a, b in zip(frames[:-1], frames[1:])])
 
 
 def flickering(maes: np.ndarray) -> float:
@@ -63,10 +58,12 @@ class TemporalFlickering(Scorer):
         "jitter": Expect.DOWN,
         # crf 40 drops small changes (skipped blocks) but adds block noise that changes from
         # frame to frame: which wins depends on the clip's motion and texture.
-        "reencode": NO_CLAIM,
+        "reencode": Expect.NO_CLAIM,
     }
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("pixel.pair_mean_abs_diff", **sampling_params(self.sampling))]
+
     def compute(self, sample: ScoreInput) -> ScoreResult:
-        _, frames = sample.frames(self.sampling)
-        maes = consecutive_maes(frames)
+        maes = sample.feature(self.features(sample)[0])
         return self.result(flickering(maes), mean_abs_diff=float(maes.mean()), max_abs_diff=float(maes.max()))

@@ -30,8 +30,6 @@ described by its run lengths.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -39,17 +37,13 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from anibench.features import FeatureCache
-from anibench.sanity import NO_CLAIM
+from anibench.features import FeatureSpec, FrameFeature
 from anibench.scoring import Expect, FrameSampling, MotionScorer, ScoreInput, ScoreResult
 
 CHANGE_PERCENTILE = 99.9
 REPEAT_FLOOR = 4.0
 REPEAT_CEILING = 8.0
 NOISE_FACTOR = 5.0
-
-_memo: "weakref.WeakKeyDictionary[FeatureCache, Timing]" = weakref.WeakKeyDictionary()
-_memo_lock = threading.Lock()
 
 
 def pair_change(gray_a: np.ndarray, gray_b: np.ndarray) -> float:
@@ -148,17 +142,32 @@ class Timing:
         }
 
 
-def measure_timing(motion: FeatureCache, num_frames: int, fps: float) -> Timing:
-    """The clip's timing from its grey frames at the working size (memoised per feature cache)."""
-    with _memo_lock:
-        if motion in _memo:
-            return _memo[motion]
-    changes = np.array([pair_change(motion.gray(t), motion.gray(t + 1)) for t in range(num_frames - 1)])
+class PairChanges(FrameFeature):
+    """``timing.pair_changes``: :func:`pair_change` of every consecutive pair of grey frames at the working size.
+
+    One feature shared by the three timing scorers: computed once per clip.
+    """
+
+    name = "timing.pair_changes"
+
+    def __init__(self, spec, clip):
+        super().__init__(spec, clip)
+        self.max_side = spec.get("max_side")
+        self.lookback = 1
+        self._changes: list[float] = []
+
+    def step(self, t: int) -> None:
+        if t > 0:
+            self._changes.append(pair_change(self.clip.gray(t - 1, self.max_side), self.clip.gray(t, self.max_side)))
+
+    def finish(self) -> np.ndarray:
+        return np.array(self._changes)
+
+
+def measure_timing(changes: np.ndarray, fps: float) -> Timing:
+    """The clip's timing from its consecutive-pair changes."""
     threshold, noise = repeat_threshold(changes)
-    timing = Timing(changes, threshold, noise, fps)
-    with _memo_lock:
-        _memo[motion] = timing
-    return timing
+    return Timing(changes, threshold, noise, fps)
 
 
 class _TimingScorer(MotionScorer):
@@ -167,8 +176,11 @@ class _TimingScorer(MotionScorer):
     sampling = FrameSampling("all")
     min_frames = 2
 
+    def features(self, sample: ScoreInput) -> list[FeatureSpec]:
+        return [FeatureSpec.of("timing.pair_changes", max_side=self.params["flow_max_side"])]
+
     def timing(self, sample: ScoreInput) -> Timing:
-        return measure_timing(self.motion(sample), sample.video.num_frames, sample.video.fps)
+        return measure_timing(sample.feature(self.features(sample)[0]), sample.fps)
 
     def compute(self, sample: ScoreInput) -> ScoreResult:
         timing = self.timing(sample)
@@ -207,15 +219,15 @@ class AnimationCadence(_TimingScorer):
         "channel_swap": Expect.NONE,
         # Blur (sigma 1.5 % of the short side) erases small changes: near-still pairs of a clip on
         # ones become repeats, and when they are most of the clip its cadence rises.
-        "blur": NO_CLAIM,
+        "blur": Expect.NO_CLAIM,
         # Holding on twos and duplicating frames only merge runs, so the cadence never falls; it
         # rises when the merged runs come to hold most frames: a clip on ones held on twos is on
         # twos, but a clip mixing twos and threes, or lightly stuttered, may keep its cadence.
-        "hold_twos": NO_CLAIM,
-        "stutter": NO_CLAIM,
+        "hold_twos": Expect.NO_CLAIM,
+        "stutter": Expect.NO_CLAIM,
         # crf 40 adds codec noise above the repeat ceiling to held frames and skips small real
         # changes (new repeats): a held clip can drop to ones and a slow clip on ones can gain holds.
-        "reencode": NO_CLAIM,
+        "reencode": Expect.NO_CLAIM,
     }
 
     def value(self, timing: Timing) -> float:
@@ -248,17 +260,17 @@ class HeldFrames(_TimingScorer):
         "channel_swap": Expect.NONE,
         # Blur and ×4 downscaling erase changes finer than a few pixels: near-still pairs of a clip
         # on ones become repeats, a held clip's drawings stay apart.
-        "blur": NO_CLAIM,
-        "downscale": NO_CLAIM,
+        "blur": Expect.NO_CLAIM,
+        "downscale": Expect.NO_CLAIM,
         # Holding on twos and duplicating frames never lower the share, and raise it only by
         # the drawings that the replaced frames alone showed: every other drawing on ones,
         # none on twos or threes, where each drawing already spans two frames or more.
-        "hold_twos": NO_CLAIM,
-        "stutter": NO_CLAIM,
+        "hold_twos": Expect.NO_CLAIM,
+        "stutter": Expect.NO_CLAIM,
         # A shot on ones inserted into a held clip lowers the share; into a clip on ones, nothing.
-        "splice": NO_CLAIM,
+        "splice": Expect.NO_CLAIM,
         # crf 40: see animation_cadence.
-        "reencode": NO_CLAIM,
+        "reencode": Expect.NO_CLAIM,
     }
 
     def value(self, timing: Timing) -> float:
@@ -289,23 +301,23 @@ class Judder(_TimingScorer):
         "letterbox": Expect.NONE,
         "channel_swap": Expect.NONE,
         # Blur and ×4 downscaling turn near-still pairs of a clip on ones into stray repeats.
-        "blur": NO_CLAIM,
-        "downscale": NO_CLAIM,
+        "blur": Expect.NO_CLAIM,
+        "downscale": Expect.NO_CLAIM,
         # Holding on twos regularises a clip on ones (judder falls) and breaks a clip on
         # threes into fours and twos (judder rises).
-        "hold_twos": NO_CLAIM,
+        "hold_twos": Expect.NO_CLAIM,
         # Dropping every other frame leaves ones and twos regular and breaks threes into twos
         # and ones.
-        "speed_up": NO_CLAIM,
+        "speed_up": Expect.NO_CLAIM,
         # Shuffling scatters a held clip's repeats (a few irregular pairs) and leaves a clip on ones on ones.
-        "shuffle": NO_CLAIM,
+        "shuffle": Expect.NO_CLAIM,
         # A shot on ones inserted into a held clip breaks its cadence; into a clip on ones, nothing.
-        "splice": NO_CLAIM,
+        "splice": Expect.NO_CLAIM,
         # Random sub-pixel offsets break a held clip's runs into ones, but two frames of a drawing
         # now and then get nearly the same offset and stay a repeat: a stray run of two.
-        "jitter": NO_CLAIM,
+        "jitter": Expect.NO_CLAIM,
         # crf 40: see animation_cadence.
-        "reencode": NO_CLAIM,
+        "reencode": Expect.NO_CLAIM,
     }
 
     def value(self, timing: Timing) -> float:

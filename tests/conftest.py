@@ -29,9 +29,11 @@ def samples_dir() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory) -> Path:
-    """Built suites go to a per-session cache, never the user's ~/.cache."""
+    """Built suites and model weights go to per-session folders, never the user's ~/.cache."""
     cache = tmp_path_factory.mktemp("anibench-cache")
     os.environ["ANIBENCH_CACHE"] = str(cache)
+    os.environ["ANIBENCH_WEIGHTS"] = str(tmp_path_factory.mktemp("anibench-weights"))
+    os.environ.pop("ANIBENCH_WEIGHT_ALIASES", None)
     return cache
 
 

@@ -14,11 +14,13 @@ from anibench.results import load_samples
 from anibench.runner import run, score_videos
 from anibench.runspec import RunSpec
 from anibench.store import RunStore
+from anibench.suite import case_key
 from anibench.suites import load_suite
 
 import badfiles as bad
 from conftest import moving_square
 
+ESCAPE = "escape@prompts.json#10"  # the identity of the refused record 10 of prompts.json
 FRAME_SCORERS = ["temporal_flickering", "dynamic_degree", "motion_smoothness", "static_clip", "scene_cuts"]
 GUIDE_SCORERS = ["guide_psnr", "guide_ssim"]
 
@@ -78,11 +80,13 @@ def _assert_names(record, case_id, file_fragment):
 
 def test_score_records_each_bad_file_and_scores_the_rest(bad_folder, tmp_path):
     suite = load_suite(f"folder:{bad_folder}")
-    assert [c.id for c in suite.invalid] == ["escape"]
+    # the refused record keeps an identity of its own, naming where it was defined
+    assert [(c.id, c.case_id) for c in suite.invalid] == [(ESCAPE, "escape")]
     results = score_videos([bad_folder], tmp_path / "run", model="m", suite=suite)
     cases = _by_case(load_samples(tmp_path / "run"))
 
-    assert {s: r["status"] for s, r in cases["good"].items() if r["status"] != "ok"} == {"mask_precision": "not_applicable"}
+    assert {s: r["status"] for s, r in cases["good"].items() if r["status"] != "ok"} == {"mask_precision": "not_applicable",
+                                                                                          "mask_motion": "not_applicable"}
     assert cases["good"]["guide_psnr"]["value"] > 35
     for case_id, fragment in [("truncated", "truncated.mp4"), ("corrupt", "corrupt.mp4"), ("zero", "zero.mp4"),
                               ("wrongfps", "wrongfps.mp4")]:
@@ -99,13 +103,13 @@ def test_score_records_each_bad_file_and_scores_the_rest(bad_folder, tmp_path):
     for scorer in ("temporal_flickering", "motion_smoothness"):
         assert cases["one"][scorer]["status"] == "failed" and "1 frame" in cases["one"][scorer]["message"]
     assert cases["one"]["guide_psnr"]["status"] == "ok"
-    escape = cases["escape"]["temporal_flickering"]
+    escape = cases[ESCAPE]["temporal_flickering"]
     assert escape["status"] == "failed" and "outside the suite root" in escape["message"]
     _assert_names(escape, "escape", "prompts.json")
 
-    store = RunStore.in_dir(tmp_path / "run")
+    store = RunStore.in_dir(tmp_path / "run", readonly=True)
     stages = {(f["stage"], f["case_id"]) for f in store.failures()}
-    assert ("score", "corrupt") in stages and ("load", "escape") in stages
+    assert ("score", "corrupt") in stages and ("load", ESCAPE) in stages
     assert results["counts"]["scores_by_status"]["failed"] >= 4 * len(FRAME_SCORERS)
 
 
@@ -113,7 +117,7 @@ def test_run_records_generation_failures_and_goes_on(bad_folder, tmp_path):
     spec = RunSpec(suite={"name": "folder", "path": str(bad_folder)}, generators=["static", "prompted_static"],
                    conditions=["i2v"], scorers=["temporal_flickering", "guide_psnr"])
     results = run(spec, tmp_path / "run")
-    items = {r["item_id"]: r for r in RunStore.in_dir(tmp_path / "run").items()}
+    items = {r["item_id"]: r for r in RunStore.in_dir(tmp_path / "run", readonly=True).items()}
 
     assert items["static/i2v/seed0/good"]["status"] == "generated"
     assert items["prompted_static/i2v/seed0/good"]["status"] == "generated"
@@ -125,7 +129,7 @@ def test_run_records_generation_failures_and_goes_on(bad_folder, tmp_path):
     for case_id, problem in [("size", "50x50"), ("gray", "grayscale"), ("rgba", "transparent"), ("deep", "16-bit")]:
         item = items[f"static/i2v/seed0/{case_id}"]
         assert item["status"] == "failed" and problem in item["message"] and f"{case_id}.png" in item["message"]
-    assert items["static/i2v/seed0/escape"]["status"] == "failed"
+    assert items[f"static/i2v/seed0/{case_key(ESCAPE)}"]["status"] == "failed"
     assert items["static/i2v/seed0/corrupt"]["status"] == "failed"  # its ground truth cannot be decoded
 
     good = results["results"]["static"]["i2v"]["temporal_flickering"]

@@ -105,7 +105,7 @@ def test_rerun_computes_nothing_and_gives_identical_results(smoke_run):
 
 def test_identical_content_is_scored_once(smoke_run):
     _, out = smoke_run
-    store = RunStore.in_dir(out)
+    store = RunStore.in_dir(out, readonly=True)
     with sqlite3.connect(store.path) as db:
         items_by_sha = db.execute("SELECT COUNT(DISTINCT video_sha256), COUNT(*) FROM items").fetchone()
     assert items_by_sha[0] < items_by_sha[1]  # static and crossfade i2v clips are the same file
@@ -143,7 +143,7 @@ def test_kill_9_midway_then_rerun_gives_identical_results_with_nothing_scored_tw
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = _score_rows(out / RunStore.FILENAME)
-    generated_before = sum(1 for r in RunStore.in_dir(out).items() if r["status"] == "generated")
+    generated_before = sum(1 for r in RunStore.in_dir(out, readonly=True).items() if r["status"] == "generated")
     assert 0 < killed_at < 900
     assert not (out / "results.json").exists()
 
@@ -152,7 +152,7 @@ def test_kill_9_midway_then_rerun_gives_identical_results_with_nothing_scored_tw
     assert done.returncode == 0, done.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["results"] == reference_results["results"]
-    store = RunStore.in_dir(out)
+    store = RunStore.in_dir(out, readonly=True)
     invocations = store.invocations()
     assert len(invocations) == 2
     assert sum(i["computed"] for i in invocations) == store.score_count()  # nothing scored twice

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from anibench.errors import InputError
+from anibench.features import FeatureSpec
+from anibench.features.pixel import sampling_params
 from anibench.leaderboard.compare import compare_runs, gate, parse_max_drop
 from anibench.leaderboard.data import load_board
 from anibench.leaderboard.formats import latex_escape, render, to_csv, to_latex, to_markdown
@@ -317,20 +319,24 @@ class MeanLevel(Scorer):
     lower, upper, higher_is_better = 0.0, 1.0, None
     expectations = {"reverse": Expect.NONE, "shuffle": Expect.NONE}
 
+    def features(self, sample):
+        return [FeatureSpec.of("frames.sampled", **sampling_params(self.sampling))]
+
     def compute(self, sample):
-        return self.result(float(sample.video.frames.mean()) / 255.0)
+        _, frames = sample.frames(self.sampling)
+        return self.result(float(frames.mean()) / 255.0)
 
 
 @pytest.fixture(scope="module")
 def descriptive_run(tmp_path_factory):
     from anibench.scoring import SCORERS
 
-    if MeanLevel.name not in SCORERS:
-        SCORERS.register(MeanLevel.name, MeanLevel)
+    SCORERS.register(MeanLevel.name, MeanLevel, replace=True)
     out = tmp_path_factory.mktemp("descriptive") / "run"
     run(RunSpec(suite=SMALL_SMOKE, generators=["reference", "static"], conditions=["i2v"],
                 scorers=[MeanLevel.name, "dynamic_degree"]), out)
-    return out
+    yield out
+    SCORERS.unregister(MeanLevel.name)  # other modules list every registered scorer
 
 
 def test_a_descriptive_scorer_has_no_rank_and_no_arrow(descriptive_run):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anibench.features import FeatureCache, top_fraction_mean
+from anibench.features import FeatureCache, compute_features, top_fraction_mean
+from anibench.frames import ArrayFrames
 from anibench.scoring import FrameSampling, ScoreInput, create_scorer
 from anibench.scorers import dynamic_degree, motion_smoothness, static_clip, temporal_flickering
 from anibench.video import Video
@@ -41,7 +42,7 @@ def test_static_clip_scores_pairs_with_the_two_percent_statistic():
     frames = moving_square(num_frames=9, step=3.0)
     sample = sample_of(frames)
     result = create_scorer("static_clip").score(sample)
-    motion = sample.motion_features()
+    motion = FeatureCache(sample.video.frames)
     two = motion.peak_motion(0, 8, 0.02)
     assert result.details["first_last_motion_px"][0] == round(two, 3)
     assert two != pytest.approx(motion.peak_motion(0, 8, 0.05), abs=1e-3)  # the fraction matters on this clip
@@ -82,7 +83,7 @@ def test_static_filter_reads_every_frame_and_adds_both_end_pairs():
     frames[9:] = moving_square(num_frames=2, step=4.0)[1]  # the square jumps once, between frames 8 and 9
     sample = sample_of(frames)
     result = create_scorer("static_clip").score(sample)
-    motion = sample.motion_features()
+    motion = FeatureCache(sample.video.frames)
     assert result.details["pairs_above"] == 1 and result.details["pairs_allowed"] == 2
     assert result.details["first_last_motion_px"] == [round(motion.peak_motion(0, 16, 0.02), 3),
                                                       round(motion.peak_motion(16, 0, 0.02), 3)]
@@ -152,7 +153,7 @@ def test_motion_thresholds_are_taken_at_the_working_size():
     (``flow_max_side`` = 512) and takes H and W there, so the rule is the same relative to the frame."""
     frames = np.repeat(moving_square(num_frames=1, height=384, width=1024), 3, axis=0)
     sample = sample_of(frames)
-    assert sample.motion_features().size == (192, 512)
+    assert FeatureCache(sample.video.frames).size == (192, 512)
     assert create_scorer("static_clip").score(sample).details["threshold_px"] == pytest.approx(3 * 192 / 256)
     assert create_scorer("dynamic_degree").score(sample).details["threshold_px"] == pytest.approx(6 * 192 / 256)
 
@@ -207,7 +208,8 @@ def test_temporal_flickering_from_hand_computed_frames():
     frames = np.zeros((3, 2, 2, 3), np.uint8)
     frames[1, 0, 0] = [12, 0, 0]  # one channel of one pixel: MAE (0→1) = 12/12 = 1
     frames[2] = 6  # every value 6: MAE(1→2) = (11 * 6 + |6 - 12|) / 12 = 6
-    maes = temporal_flickering.consecutive_maes(frames)
+    (spec,) = create_scorer("temporal_flickering").features(sample_of(frames))
+    maes = compute_features(ArrayFrames(frames, 16.0), [spec])[spec]
     assert maes.tolist() == pytest.approx([1.0, 6.0])
     value = create_scorer("temporal_flickering").score(sample_of(frames)).value
     assert value == pytest.approx((255 - 3.5) / 255)

@@ -121,13 +121,13 @@ def suite_show(
         table.add_column(column, overflow="fold")
     for case in suite:
         guides = ", ".join(f"{g.position:g}" for g in case.guides) or "–"
-        table.add_row(
+        prompt = (case.prompt[:60] + "…") if len(case.prompt) > 60 else case.prompt or "(empty)"
+        table.add_row(*(escape(str(v)) for v in (
             case.id, case.label or "–", case.style or "–", guides, "yes" if case.video else "–",
-            case.mask_semantics.value if case.mask else "–", (case.prompt[:60] + "…") if len(case.prompt) > 60 else case.prompt or "(empty)",
-        )
+            case.mask_semantics.value if case.mask else "–", prompt)))
     console.print(table)
     for bad in suite.invalid:
-        console.print(f"[red]invalid case[/red] {bad.error()}", highlight=False)
+        console.print(f"[red]invalid case[/red] {escape(str(bad.error()))}", highlight=False)
 
 
 @suite_app.command("build")
@@ -168,8 +168,10 @@ def scorers_list() -> None:
         upper = "∞" if cls.upper == float("inf") else f"{cls.upper:g}"
         reason = cls.unavailable_reason()
         table.add_row(
-            name, cls.version, f"[{cls.lower:g}, {upper}] {cls.unit}".strip(), "higher" if cls.higher_is_better else "lower",
-            ", ".join(sorted(i.value for i in cls.requires)) or "frames", cls.sampling.describe(), reason or "yes",
+            name, cls.version, escape(f"[{cls.lower:g}, {upper}] {cls.unit}".strip()),
+            {True: "higher", False: "lower", None: "descriptive"}[cls.higher_is_better],
+            ", ".join(sorted(i.value for i in cls.requires)) or "frames", cls.sampling.describe(),
+            escape(_first_line(reason)) if reason else "yes",
         )
     console.print(table)
 
@@ -240,6 +242,27 @@ def _spec_from_flags(spec_file, suite, opt, generator, condition, seed, scorer, 
     return RunSpec.from_dict(data)
 
 
+def _scorer_list(values: Optional[List[str]]) -> Optional[List[str]]:
+    """``-s a -s b`` and ``--scorers a,b`` alike; a name with parameters (``a:k=v,k2=v``) stays whole."""
+    if not values:
+        return None
+    out: list[str] = []
+    for value in values:
+        out += [value] if ":" in value else [v.strip() for v in value.split(",") if v.strip()]
+    return out
+
+
+def _runtime(device: str, dtype: str, batch_size: int):
+    from anibench.runtime.context import Runtime
+    from anibench.runtime.devices import parse_device, parse_dtype
+
+    parse_device(device)  # a malformed value is refused before anything runs
+    parse_dtype(dtype)
+    if batch_size < 1:
+        raise typer.BadParameter("--batch-size must be at least 1")
+    return Runtime(device=device, dtype=dtype, batch_size=batch_size)
+
+
 def _default_out(spec: RunSpec) -> Path:
     return Path("runs") / str(spec.suite.get("name", "run"))
 
@@ -252,20 +275,25 @@ def run_command(
     generator: Optional[List[str]] = typer.Option(None, "--generator", "-g", help="name or name:key=value,..."),
     condition: Optional[List[str]] = typer.Option(None, "--condition", "-c", help=f"{', '.join(BUILTIN_CONDITIONS)}, keyframes@p,.."),
     seed: Optional[List[int]] = typer.Option(None, "--seed"),
-    scorer: Optional[List[str]] = typer.Option(None, "--scorer", "-s", help="default: every available scorer"),
+    scorer: Optional[List[str]] = typer.Option(None, "--scorer", "--scorers", "-s",
+                                               help="name, name:key=value or a comma-separated list; default: all available"),
     limit: Optional[int] = typer.Option(None, help="first N cases"),
     case: Optional[List[str]] = typer.Option(None, "--case", help="only these case ids"),
     out: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/<suite>); rerun to resume"),
-    workers: int = typer.Option(2, help="scoring threads"),
+    workers: int = typer.Option(2, help="threads decoding and computing clip features"),
+    device: str = typer.Option("auto", help="models run on: auto, cpu, cuda[:N], npu[:N], mps"),
+    dtype: str = typer.Option("auto", help="model precision: auto, fp32, bf16, fp16"),
+    batch_size: int = typer.Option(16, help="inputs per model batch (never changes a score)"),
     report: bool = typer.Option(True, help="print the summary table at the end"),
 ) -> None:
     """Generate clips for suite × generators × conditions × seeds, score them, print the table."""
     from anibench.runner import run
 
-    spec = _spec_from_flags(spec_file, suite, opt, generator, condition, seed, scorer, limit, case)
+    spec = _spec_from_flags(spec_file, suite, opt, generator, condition, seed, _scorer_list(scorer), limit, case)
     out = out or _default_out(spec)
     with _progress("clips") as update:
-        results = run(spec, out, workers=workers, progress=update, command=shlex.join(sys.argv))
+        results = run(spec, out, workers=workers, progress=update, command=shlex.join(sys.argv),
+                      runtime=_runtime(device, dtype, batch_size))
     _summarise(results, out, report)
 
 
@@ -300,8 +328,12 @@ def score_command(
     opt: Optional[List[str]] = typer.Option(None, "--opt", "-o", help="suite loader option key=value"),
     condition: Optional[str] = typer.Option(None, help="guides to check against (default: the case's own)"),
     model: Optional[str] = typer.Option(None, help="model name for the table (default: the folder's name)"),
-    scorer: Optional[List[str]] = typer.Option(None, "--scorer", "-s"),
-    workers: int = typer.Option(2),
+    scorer: Optional[List[str]] = typer.Option(None, "--scorer", "--scorers", "-s",
+                                               help="name, name:key=value or a comma-separated list; default: all available"),
+    workers: int = typer.Option(2, help="threads decoding and computing clip features"),
+    device: str = typer.Option("auto", help="models run on: auto, cpu, cuda[:N], npu[:N], mps"),
+    dtype: str = typer.Option("auto", help="model precision: auto, fp32, bf16, fp16"),
+    batch_size: int = typer.Option(16, help="inputs per model batch (never changes a score)"),
     report: bool = typer.Option(True),
 ) -> None:
     """Score existing clips, with or without a suite."""
@@ -310,7 +342,8 @@ def score_command(
     loaded = load_suite(suite, **_options(opt)) if suite else None
     model = model or (videos[0].resolve().name if videos[0].is_dir() else videos[0].resolve().parent.name)
     with _progress("clips") as update:
-        results = score_videos(videos, out, model=model, suite=loaded, condition=condition, scorers=scorer,
+        results = score_videos(videos, out, model=model, suite=loaded, condition=condition,
+                               scorers=_scorer_list(scorer), runtime=_runtime(device, dtype, batch_size),
                                workers=workers, progress=update, command=shlex.join(sys.argv))
     _summarise(results, out, report)
 

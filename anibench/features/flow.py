@@ -1,9 +1,8 @@
-"""Shared per-clip features: grayscale frames and classical optical flow, computed once.
+"""Classical optical flow and the image steps around it: grey frames, DIS flow, warping, peak motion.
 
-Several scorers need optical flow between the same frame pairs (dynamic degree and
-motion smoothness both use frames t and t+2 of a 16 fps clip; static-clip detection and
-mask precision both use consecutive frames). :class:`FeatureCache` computes each pair
-once per clip and keeps results under a byte budget.
+The streaming feature pass (:class:`anibench.features.ClipContext`) computes each flow
+once per clip through these functions. :class:`FeatureCache` is the same memo over a
+whole clip held in memory, for random access in notebooks and tests.
 
 Flow is OpenCV's DIS (Kroeger et al., ECCV 2016), a weight-free stand-in for the RAFT
 model VBench uses: values follow VBench's rules but are not numerically identical.
@@ -18,8 +17,11 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from anibench.errors import InputError
+
 DEFAULT_FLOW_CACHE_BYTES = 768 * 1024**2
 DEFAULT_WORKING_SIDE = 512
+MIN_FLOW_SIDE = 12
 _local = threading.local()
 
 
@@ -36,7 +38,15 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
 
 
 def dis_flow(gray_a: np.ndarray, gray_b: np.ndarray) -> np.ndarray:
-    """Dense flow from ``gray_a`` to ``gray_b``: (H, W, 2) float32 pixels, a(p) ≈ b(p + flow(p))."""
+    """Dense flow from ``gray_a`` to ``gray_b``: (H, W, 2) float32 pixels, a(p) ≈ b(p + flow(p)).
+
+    Frames under :data:`MIN_FLOW_SIDE` pixels on a side (a 10000x16 clip shrinks to 512x1
+    at the working size) are refused: DIS cannot estimate flow there.
+    """
+    if min(gray_a.shape[:2]) < MIN_FLOW_SIDE:
+        height, width = gray_a.shape[:2]
+        raise InputError(f"frames are {width}x{height} at the optical-flow working size; flow needs at least "
+                         f"{MIN_FLOW_SIDE} px on each side (a clip this thin or small cannot be scored for motion)")
     return _dis().calc(gray_a, gray_b, None)
 
 
@@ -45,7 +55,8 @@ def flow_magnitude(flow: np.ndarray) -> np.ndarray:
 
 
 def top_fraction_mean(values: np.ndarray, fraction: float = 0.05) -> float:
-    """Mean of the largest ``fraction`` of ``values`` (VBench: top 5 % of flow magnitudes)."""
+    """Mean of the largest ``fraction`` of ``values``, at least one value (VBench: the top 5 % of flow
+    magnitudes for dynamic degree, the top 2 % for the static filter)."""
     flat = values.ravel()
     k = max(1, int(flat.size * fraction))
     return float(np.partition(flat, flat.size - k)[flat.size - k :].mean())

@@ -1,0 +1,99 @@
+"""The first neural VBench dimensions as a user runs them: ``anibench score --scorers vbench.…`` gives
+VBench's own numbers with the weights present, and a precise message without them while the rest runs.
+
+Weights are the seeded full-size checkpoints of the parity recipe (tests/parity/weights.py) in their
+published formats — DINO's ``.pth`` state dict, OpenAI's TorchScript archive — imported through the
+real weights store as local entries that stand in for the published ones
+(``$ANIBENCH_WEIGHT_ALIASES``): the published CLIP file's sha256 is in the manifest, and a random
+file must not pass for it. VBench's values on the same weights and clips are the parity fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from anibench.models.vbench_consistency import ConsistencyScore, frame_weighted_mean
+from anibench.results import load_samples
+from anibench.runtime.weights import WeightStore
+
+from parity.clips import write_parity_clips
+from parity.weights import write_clip_vitb32_checkpoint, write_dino_vitb16_checkpoint
+
+FIXTURES = Path(__file__).parent / "parity" / "fixtures"
+DIMENSIONS = ("subject_consistency", "i2v_subject", "background_consistency")
+ALIASES = "dino_vitb16=seeded_dino_vitb16,clip_vit_b32=seeded_clip_vit_b32"
+
+
+def cli(*args, env=None, check=True):
+    done = subprocess.run([sys.executable, "-m", "anibench", *map(str, args)], capture_output=True, text=True,
+                          timeout=900, env={**os.environ, **(env or {})})
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("parity-clips")
+    write_parity_clips(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def seeded_weights(tmp_path_factory) -> str:
+    scratch = tmp_path_factory.mktemp("seeded")
+    store = WeightStore()  # $ANIBENCH_WEIGHTS: the session's own folder (conftest)
+    store.add_local("seeded_dino_vitb16", write_dino_vitb16_checkpoint(scratch / "dino_vitbase16_pretrain.pth"),
+                    format="torch-state-dict", converter="anibench.models.dino:convert_published")
+    store.add_local("seeded_clip_vit_b32", write_clip_vitb32_checkpoint(scratch / "ViT-B-32.pt", torchscript=True),
+                    format="torchscript", converter="anibench.models.clip:convert_openai")
+    return ALIASES
+
+
+def test_without_weights_the_message_is_precise_and_the_rest_runs(clips, tmp_path):
+    done = cli("score", clips, "--out", tmp_path / "run", "--suite", f"folder:{clips}", "--opt", "guide_fit=center-crop",
+               "--scorers", "vbench.subject_consistency,temporal_flickering", "--device", "cpu", "--no-report")
+    by_scorer: dict[str, list[dict]] = {}
+    for record in load_samples(tmp_path / "run"):
+        by_scorer.setdefault(record["scorer"], []).append(record)
+    assert all(r["status"] == "ok" for r in by_scorer["temporal_flickering"])
+    missing = by_scorer["vbench.subject_consistency"]
+    assert missing and all(r["status"] == "failed" for r in missing)
+    message = missing[0]["message"]
+    for fragment in ("dino_vitbase16_pretrain.pth", "dino_vitb16", "anibench weights import dino_vitb16",
+                     "anibench weights fetch dino_vitb16"):
+        assert fragment in message, message
+    assert "dino_vitb16" in done.stdout  # the failures are printed too
+
+
+def test_vbench_numbers_through_the_cli(clips, seeded_weights, tmp_path):
+    listed = cli("weights", "list", env={"ANIBENCH_WEIGHT_ALIASES": seeded_weights}).stdout
+    assert "seeded_dino_vitb16" in listed and "seeded_clip_vit_b32" in listed
+    cli("score", clips, "--out", tmp_path / "run", "--suite", f"folder:{clips}", "--opt", "guide_fit=center-crop",
+        "--scorers", ",".join(f"vbench.{d}" for d in DIMENSIONS), "--device", "cpu", "--dtype", "fp32", "--no-report",
+        env={"ANIBENCH_WEIGHT_ALIASES": seeded_weights})
+    samples = {(r["case_id"], r["scorer"]): r for r in load_samples(tmp_path / "run")}
+    for dimension in DIMENSIONS:
+        fixture = json.loads((FIXTURES / f"vbench_{dimension}.json").read_text())
+        ours = []
+        for video in fixture["videos"]:
+            record = samples[(video["name"], f"vbench.{dimension}")]
+            assert record["status"] == "ok", record["message"]
+            assert record["value"] == pytest.approx(video["video_results"], abs=1e-4), (dimension, video["name"])
+            ours.append(record)
+        if dimension == "i2v_subject":
+            aggregate = sum(r["value"] for r in ours) / len(ours)
+        else:
+            aggregate = frame_weighted_mean(ConsistencyScore(r["value"], r["details"]["frame_sum"],
+                                                            r["details"]["frame_count"]) for r in ours)
+        assert aggregate == pytest.approx(fixture["aggregate"], abs=1e-4), dimension
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    weights = {w["name"] for s in DIMENSIONS for w in results["scorers"][f"vbench.{s}"]["weights"]}
+    assert weights == {"seeded_dino_vitb16", "seeded_clip_vit_b32"}  # provenance names what really ran
+    assert results["provenance"]["runtime"]["dtype"] == "fp32"
