@@ -9,8 +9,10 @@ ids in the run store.
 
 Scoring runs in waves of clips through one :class:`~anibench.session.ScoringSession`
 (scorers and model families loaded once for the pass; each clip decoded once; model
-features batched across the clips of a wave). Each wave's results are written before
-the next starts, so a killed run loses at most one wave.
+features batched across the clips of a wave). A clip's scores are written as soon as it
+is done — weight-free clips as their worker finishes them, clips waiting for model
+features when their wave's last batches have run — so a killed run loses at most the
+clips in flight and, for model-based scorers, one wave.
 
 The :class:`Executor` interface is what a distributed executor (Ray) implements: units
 are plain data, results go through the sink.
@@ -32,7 +34,7 @@ from anibench.session import ScoringJob, ScoringSession
 from anibench.sink import ResultSink
 
 ProgressFn = Callable[[str, int, int], None]
-DEFAULT_WAVE = 32
+DEFAULT_WAVE = 64  # clips per scoring session pass: model features batch across them
 
 
 class Executor(ABC):
@@ -137,7 +139,8 @@ class LocalExecutor(Executor):
                     status = generator.poll(job_id)
                 except Exception as exc:  # noqa: BLE001 - a failed poll is retried until max_wait
                     status = None
-                    message = f"{type(exc).__name__}: {exc}"
+                    sink.store.put_job(unit.item.item_id, ref.identity, job_id, JobState.RUNNING.value,
+                                       f"poll failed: {type(exc).__name__}: {exc}")
                 if status is not None and status.state is JobState.SUCCEEDED:
                     sink.store.put_job(unit.item.item_id, ref.identity, job_id, status.state.value, status.message)
                     try:
@@ -192,13 +195,13 @@ class LocalExecutor(Executor):
         try:
             for start in range(0, len(units), self.wave):
                 wave = units[start : start + self.wave]
-                results = session.score_jobs([_job(unit) for unit in wave])
-                for unit, result in zip(wave, results):
+                for index, result in session.iter_scores([_job(unit) for unit in wave]):
+                    unit = wave[index]
                     for task in unit.tasks:
                         self._store(unit, task, result.scores.get(task.scorer.name),
                                     result.seconds.get(task.scorer.name, 0.0), sink)
                     done += len(unit.tasks)
-                self.progress("score", done, total)
+                    self.progress("score", done, total)
         finally:
             self.stats.update({k: float(v) for k, v in session.stats.items()})
             session.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 from anibench.conditions import Condition, Guidance, Placement, get_condition
 from anibench.errors import InputError, SuiteError

@@ -20,22 +20,21 @@ A :class:`RewardSpec` turns the per-head scores into one bounded reward per clip
 
 from __future__ import annotations
 
-import io
 import math
 import queue
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from anibench.conditions import Guidance, GuidePlacement, Placement, fit_guidance
 from anibench.errors import AnibenchError, InputError
-from anibench.features.base import FEATURES, Deferred, FeatureSpec, resolve_value, spec_digest
+from anibench.features.base import FEATURES, Deferred, FeatureSpec, spec_digest
 from anibench.features.stream import compute_features
 from anibench.frames import ArrayFrames, ClipInfo, FileFrames, FrameSource
 from anibench.runspec import PluginSpec
@@ -70,14 +69,12 @@ class JobResult:
     decode_seconds: float = 0.0
 
 
-class FeatureStore:
-    """Where persisted features live (the run store implements it); None disables persistence."""
+class FeatureStore(Protocol):
+    """Where persisted features live (:class:`anibench.store.RunStore` is one); None disables persistence."""
 
-    def get_feature(self, video_sha256: str, digest: str) -> np.ndarray | None:  # pragma: no cover - interface
-        raise NotImplementedError
+    def get_feature(self, video_sha256: str, digest: str) -> np.ndarray | None: ...
 
-    def put_feature(self, video_sha256: str, digest: str, extractor: str, value: np.ndarray) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def put_feature(self, video_sha256: str, digest: str, extractor: str, value: np.ndarray) -> None: ...
 
 
 class ScoringSession:
@@ -101,8 +98,8 @@ class ScoringSession:
                 scorer = SCORERS.get(spec.name)(**spec.params)
             scorer.setup(self.runtime)
             self.scorers[scorer.name] = scorer
-        self.decodes = 0
         self.stats: dict[str, float] = {"clips": 0, "decodes": 0, "feature_seconds": 0.0}
+        self._stats_lock = threading.Lock()
 
     def close(self) -> None:
         for scorer in self.scorers.values():
@@ -150,21 +147,41 @@ class ScoringSession:
     # -- the engine's entry ---------------------------------------------------------------------
     def score_jobs(self, jobs: Sequence[ScoringJob], *, place_guides: bool = True) -> list[JobResult]:
         """Score every job with its scorers; features computed once per clip, models batched across clips."""
+        results: list[JobResult | None] = [None] * len(jobs)
+        for index, result in self.iter_scores(jobs, place_guides=place_guides):
+            results[index] = result
+        return results
+
+    def iter_scores(self, jobs: Sequence[ScoringJob], *, place_guides: bool = True) -> Iterator[tuple[int, JobResult]]:
+        """``(job index, result)`` as each clip is done, in any order.
+
+        A clip whose features are all weight-free is done as soon as its worker has decoded
+        and scored it; clips waiting for model features are done after the families run
+        their last batches, at the end.
+        """
         results = [JobResult() for _ in jobs]
-        prepared: list[_Prepared | None] = [None] * len(jobs)
-        for i, job in enumerate(jobs):
-            prepared[i] = self._prepare(job, results[i], place_guides)
+        prepared = [self._prepare(job, result, place_guides) for job, result in zip(jobs, results)]
         families = self._load_families(prepared, results)
-        live = [p for p in prepared if p is not None and p.specs]
+        waiting: list[int] = []
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="anibench-clip") as pool:
-            for _ in pool.map(lambda p: self._features(p, families), live):
-                pass
+            futures = {pool.submit(self._features, p, families): i for i, p in enumerate(prepared) if p is not None}
+            for i, p in enumerate(prepared):
+                if p is None:
+                    yield i, results[i]
+            for future in as_completed(futures):
+                i = futures[future]
+                future.result()
+                if set(prepared[i].scorers) <= set(results[i].scores):
+                    yield i, results[i]
+                else:
+                    waiting.append(i)
         for family in families.values():
             family.flush()
-        for p in live:
-            self._resolve(p)
-        self._score(prepared, results)
-        return results
+        for i in waiting:
+            self._resolve(prepared[i])
+        self._score([prepared[i] for i in waiting])
+        for i in waiting:
+            yield i, results[i]
 
     # -- steps ----------------------------------------------------------------------------------
     def _prepare(self, job: ScoringJob, result: JobResult, place_guides: bool) -> "_Prepared | None":
@@ -228,14 +245,20 @@ class ScoringSession:
         try:
             p.values.update(compute_features(_prefetched(p.source), todo, p.sample, runtime=self.runtime,
                                              families=families))
-            self.stats["decodes"] += 1
+            decoded = True
         except Exception as exc:  # noqa: BLE001 - a decoding error fails every feature of the clip
             error = _with_context(exc, p.sample)
             for spec in todo:
                 p.values[spec] = error
+            decoded = False
         p.result.decode_seconds = time.perf_counter() - started
-        self.stats["clips"] += 1
-        self.stats["feature_seconds"] += p.result.decode_seconds
+        with self._stats_lock:
+            self.stats["decodes"] += decoded
+            self.stats["clips"] += 1
+            self.stats["feature_seconds"] += p.result.decode_seconds
+        if not any(isinstance(v, Deferred) for v in p.values.values()):
+            # Every feature is in: one-clip scorers compute now, in this worker, while others decode.
+            self._compute(p, [n for n in p.scorers if self._one_clip(n)])
 
     def _resolve(self, p: "_Prepared") -> None:
         for spec, value in list(p.values.items()):
@@ -247,18 +270,28 @@ class ScoringSession:
                 p.values[spec] = value
                 self._store_persisted(p, spec, value)
 
-    def _score(self, prepared: Sequence["_Prepared | None"], results: Sequence[JobResult]) -> None:
+    def _one_clip(self, name: str) -> bool:
+        """A scorer that scores clip by clip (the inherited ``score_batch``), not as a batch."""
+        return type(self.scorers[name]).score_batch is Scorer.score_batch
+
+    def _compute(self, p: "_Prepared", names: Sequence[str]) -> None:
+        p.sample.features = dict(p.values)
+        for name in names:
+            started = time.perf_counter()
+            (p.result.scores[name],) = self.scorers[name].score_batch([p.sample])
+            p.result.seconds[name] = time.perf_counter() - started + p.result.decode_seconds / max(1, len(p.scorers))
+
+    def _score(self, prepared: Sequence["_Prepared"]) -> None:
+        """Scores not computed yet: batch scorers over all their clips, one-clip scorers clip by clip."""
         by_scorer: dict[str, list[_Prepared]] = {}
         for p in prepared:
-            if p is None:
-                continue
             p.sample.features = dict(p.values)
             for name in p.scorers:
-                by_scorer.setdefault(name, []).append(p)
+                if name not in p.result.scores:
+                    by_scorer.setdefault(name, []).append(p)
         for name, group in by_scorer.items():
-            scorer = self.scorers[name]
             started = time.perf_counter()
-            outputs = scorer.score_batch([p.sample for p in group])
+            outputs = self.scorers[name].score_batch([p.sample for p in group])
             per_clip = (time.perf_counter() - started) / len(group)
             for p, output in zip(group, outputs):
                 p.result.scores[name] = output

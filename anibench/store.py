@@ -61,9 +61,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from anibench.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class RunLockedError(InputError):

@@ -29,8 +29,8 @@ from anibench.suite import Case
 from anibench.video import Video
 
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared/media/anisora-samples/reward/video/cartoon_films_shuo_hua_26.mp4"
-WEIGHT_FREE = ["temporal_flickering", "dynamic_degree", "motion_smoothness", "static_clip", "guide_psnr",
-               "guide_ssim", "mask_precision", "scene_cuts"]
+# Every registered scorer that needs no weights (the model-based ones: benchmarks/bench_core.py).
+WEIGHT_FREE = [name for name in SCORERS.names() if not SCORERS.get(name).families]
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:

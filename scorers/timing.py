@@ -30,6 +30,7 @@ described by its run lengths.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -186,8 +187,9 @@ class _TimingScorer(MotionScorer):
         timing = self.timing(sample)
         return self.result(self.value(timing), **timing.details())
 
+    @abstractmethod
     def value(self, timing: Timing) -> float:
-        raise NotImplementedError
+        """The scorer's value from the clip's timing."""
 
 
 class AnimationCadence(_TimingScorer):

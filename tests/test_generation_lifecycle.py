@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anibench.generation import GENERATORS, AsyncGenerator, GenerationRequest, Generator, JobState, JobStatus
+from anibench.generation import GENERATORS, AsyncGenerator, Generator, JobState, JobStatus
 from anibench.results import load_samples
 from anibench.runner import run
 from anibench.runspec import RunSpec

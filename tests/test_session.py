@@ -8,7 +8,7 @@ import pytest
 
 from anibench.features import FEATURES, MODEL_FAMILIES, Deferred, FeatureSpec, FrameFeature, ModelFamily
 from anibench.features.stream import compute_features
-from anibench.frames import ArrayFrames, FileFrames
+from anibench.frames import FileFrames
 from anibench.runtime.context import Runtime
 from anibench.scoring import SCORERS, Scorer
 from anibench.session import RewardSpec, ScoringSession

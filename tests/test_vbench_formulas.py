@@ -14,7 +14,7 @@ import pytest
 from anibench.features import FeatureCache, compute_features, top_fraction_mean
 from anibench.frames import ArrayFrames
 from anibench.scoring import FrameSampling, ScoreInput, create_scorer
-from anibench.scorers import dynamic_degree, motion_smoothness, static_clip, temporal_flickering
+from anibench.scorers import dynamic_degree, motion_smoothness, static_clip
 from anibench.video import Video
 
 from conftest import moving_square

@@ -21,6 +21,7 @@ clip's sha256 and the spec's digest (family version, weights' sha256, precision)
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,8 +45,9 @@ class _TorchFamily(ModelFamily):
         self._sha256 = resolved.sha256
         self.model = self.build(resolved.path)
 
+    @abstractmethod
     def build(self, path: Path) -> Any:
-        raise NotImplementedError
+        """The model from its converted folder, on the runtime's device and dtype, in eval mode."""
 
     def weight_digests(self) -> dict[str, str]:
         return {self.entry: self._sha256}
@@ -105,8 +107,9 @@ class _FramesThroughFamily(FrameFeature):
 
     persist = True
 
+    @abstractmethod
     def pixels(self, frame: np.ndarray) -> Any:
-        raise NotImplementedError
+        """One frame preprocessed for the family's model: a (3, H, W) float tensor."""
 
     def __init__(self, spec, clip):
         super().__init__(spec, clip)

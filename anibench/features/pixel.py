@@ -111,8 +111,9 @@ class Brightest(FrameFeature):
         self._brightest: np.ndarray | None = None
 
     def step(self, t: int) -> None:
-        frame = shrink(self.clip.frame(t), self.sampling.max_side).max(axis=2)
-        self._brightest = frame if self._brightest is None else np.maximum(self._brightest, frame)
+        red, green, blue = cv2.split(shrink(self.clip.frame(t), self.sampling.max_side))
+        frame = cv2.max(cv2.max(red, green), blue)
+        self._brightest = frame if self._brightest is None else cv2.max(self._brightest, frame)
 
     def finish(self) -> np.ndarray:
         return self._brightest
