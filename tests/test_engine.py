@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from anibench.fsutil import is_temporary
 from anibench.results import load_samples
 from anibench.runner import run
 from anibench.runspec import RunSpec
@@ -158,3 +159,6 @@ def test_kill_9_midway_then_rerun_gives_identical_results_with_nothing_scored_tw
     assert sum(i["computed"] for i in invocations) == store.score_count()  # nothing scored twice
     assert invocations[1]["computed"] == store.score_count() - killed_at
     assert invocations[1]["generated"] == 108 - generated_before  # finished clips were kept, not redone
+    # the killed process's temporaries (half-written clips, results) are gone after the resume
+    leftovers = [p for p in out.rglob("*") if is_temporary(p.name)]
+    assert leftovers == []

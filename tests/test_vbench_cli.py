@@ -97,3 +97,18 @@ def test_vbench_numbers_through_the_cli(clips, seeded_weights, tmp_path):
     weights = {w["name"] for s in DIMENSIONS for w in results["scorers"][f"vbench.{s}"]["weights"]}
     assert weights == {"seeded_dino_vitb16", "seeded_clip_vit_b32"}  # provenance names what really ran
     assert results["provenance"]["runtime"]["dtype"] == "fp32"
+
+
+def test_a_device_asked_for_by_name_must_exist(clips, tmp_path):
+    """``--device cuda`` on a machine without CUDA is refused before anything runs, saying what there is."""
+    import torch
+
+    done = cli("score", clips, "--out", tmp_path / "run", "--scorers", "temporal_flickering", "--device", "cuda",
+               "--no-report", check=False)
+    if torch.cuda.is_available():
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode == 2 and "CUDA is not available" in done.stderr and "available: cpu" in done.stderr
+        assert not (tmp_path / "run").exists()
+    malformed = cli("score", clips, "--out", tmp_path / "run2", "--device", "gpu0", check=False)
+    assert malformed.returncode == 2 and "--device 'gpu0'" in malformed.stderr

@@ -260,7 +260,10 @@ def _runtime(device: str, dtype: str, batch_size: int):
     parse_dtype(dtype)
     if batch_size < 1:
         raise typer.BadParameter("--batch-size must be at least 1")
-    return Runtime(device=device, dtype=dtype, batch_size=batch_size)
+    runtime = Runtime(device=device, dtype=dtype, batch_size=batch_size)
+    if (device, dtype) != ("auto", "auto"):
+        runtime.selection  # a device asked for by name must exist here: say so now, not after generating
+    return runtime
 
 
 def _default_out(spec: RunSpec) -> Path:
@@ -291,9 +294,9 @@ def run_command(
 
     spec = _spec_from_flags(spec_file, suite, opt, generator, condition, seed, _scorer_list(scorer), limit, case)
     out = out or _default_out(spec)
+    runtime = _runtime(device, dtype, batch_size)
     with _progress("clips") as update:
-        results = run(spec, out, workers=workers, progress=update, command=shlex.join(sys.argv),
-                      runtime=_runtime(device, dtype, batch_size))
+        results = run(spec, out, workers=workers, progress=update, command=shlex.join(sys.argv), runtime=runtime)
     _summarise(results, out, report)
 
 
@@ -341,9 +344,10 @@ def score_command(
 
     loaded = load_suite(suite, **_options(opt)) if suite else None
     model = model or (videos[0].resolve().name if videos[0].is_dir() else videos[0].resolve().parent.name)
+    runtime = _runtime(device, dtype, batch_size)
     with _progress("clips") as update:
         results = score_videos(videos, out, model=model, suite=loaded, condition=condition,
-                               scorers=_scorer_list(scorer), runtime=_runtime(device, dtype, batch_size),
+                               scorers=_scorer_list(scorer), runtime=runtime,
                                workers=workers, progress=update, command=shlex.join(sys.argv))
     _summarise(results, out, report)
 
