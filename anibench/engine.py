@@ -239,14 +239,51 @@ class Engine:
 
 
 def resolve_scorers(specs) -> tuple[list[Scorer], dict[str, str]]:
-    """Scorer instances for ``specs``, or every available scorer; plus {name: why skipped}."""
+    """Scorer instances for ``specs``, or every available scorer; plus {name: why skipped}.
+
+    A spec may name a scorer group (``datasets/scorer_groups.yaml``, e.g. ``vbench-i2v``): its
+    members that can run here are used and the others are skipped with the reason (which
+    weights are missing and how to provide them), so the rest of the group still runs. A
+    scorer named directly is always used: without its weights every clip fails with that reason.
+    """
+    from anibench.scoring import SCORERS, scorer_groups
+
+    if specs is None:
+        return _importable_and_available(SCORERS.names())
+    groups = scorer_groups()
+    scorers: list[Scorer] = []
+    skipped: dict[str, str] = {}
+    for spec in specs:
+        if spec.name not in groups:
+            scorers.append(SCORERS.get(spec.name)(**spec.params))
+            continue
+        if spec.params:
+            raise InputError(f"scorer group {spec.name!r} takes no parameters; give its members by name instead")
+        members = groups[spec.name]["members"]
+        registered = set(SCORERS.names())
+        for member in members:
+            if member not in registered:
+                skipped[member] = f"not installed (a member of the group {spec.name}, registered by no plugin here)"
+        available, unavailable = _importable_and_available([m for m in members if m in registered])
+        scorers += available
+        skipped.update(unavailable)
+    unique = list({(s.name, s.params_hash()): s for s in scorers}.values())  # a group and its member named twice
+    names = {s.name for s in unique}
+    return unique, {k: v for k, v in skipped.items() if k not in names}
+
+
+def _importable_and_available(names: Sequence[str]) -> tuple[list[Scorer], dict[str, str]]:
+    """Instances of the scorers ``names`` that can run here; {name: why not} for the others (a plugin
+    that cannot be imported, missing weights), so one broken plugin never stops the rest."""
     from anibench.scoring import SCORERS
 
-    if specs is not None:
-        return [SCORERS.get(s.name)(**s.params) for s in specs], {}
     scorers, skipped = [], {}
-    for name in SCORERS.names():
-        cls = SCORERS.get(name)
+    for name in names:
+        try:
+            cls = SCORERS.get(name)
+        except AnibenchError as exc:
+            skipped[name] = str(exc)
+            continue
         reason = cls.unavailable_reason()
         if reason:
             skipped[name] = reason

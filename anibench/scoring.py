@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from anibench.runtime.context import Runtime
 
 __all__ = ["AGGREGATIONS", "Expect", "FrameSampling", "Input", "MotionScorer", "SCORERS", "ScoreInput",
-           "ScoreResult", "Scorer", "create_scorer", "inputs_fingerprint"]
+           "ScoreResult", "Scorer", "create_scorer", "inputs_fingerprint", "scorer_groups"]
 
 
 class Input(str, Enum):
@@ -207,8 +207,15 @@ def _frame_weighted(values: Sequence[float], details: Sequence[Mapping[str, Any]
     return sum(d["frame_sum"] for d in details) / count if count else math.nan
 
 
+def _mean_of_percent(values: Sequence[float], details: Sequence[Mapping[str, Any]]) -> float:
+    """The mean of per-clip values on 0–100, divided by 100 (VBench's imaging quality: MUSIQ per
+    video on 0–100, suite value on 0–1, ``vbench/imaging_quality.py``)."""
+    return _mean(values, details) / 100.0
+
+
 # Aggregate rules: (per-clip values, their details) → the suite's value.
-AGGREGATIONS = {"mean": _mean, "median": _median, "frame_weighted": _frame_weighted}
+AGGREGATIONS = {"mean": _mean, "median": _median, "frame_weighted": _frame_weighted,
+                "mean_of_percent": _mean_of_percent}
 
 
 class Scorer(Configurable, ABC):
@@ -365,3 +372,10 @@ SCORERS: Registry[type[Scorer]] = Registry("scorer", "anibench.scorers")
 
 def create_scorer(name: str, **params: Any) -> Scorer:
     return SCORERS.get(name)(**params)
+
+
+def scorer_groups() -> dict[str, dict[str, Any]]:
+    """Named groups of scorers (``datasets/scorer_groups.yaml``): {group: {description, members}}."""
+    from anibench.resources import load_yaml
+
+    return load_yaml("scorer_groups.yaml")

@@ -22,6 +22,7 @@ import pandas as pd
 from anibench.leaderboard.data import Board, direction, text_or_none
 from anibench.leaderboard.stats import DEFAULT_ALPHA, bootstrap_ci, holm, paired_comparison, tied_ranks
 from anibench.resources import load_yaml
+from anibench.scoring import AGGREGATIONS, scorer_groups
 
 ALL = "all"
 INTERP = "interp-avg"
@@ -201,9 +202,10 @@ def _coverage_notes(table: Table) -> list[str]:
 
 
 def named_table(board: Board, which: str, *, resamples: int = 1000) -> Table:
-    """A published table (``anisora`` or ``vbench``) by the scorer names ``datasets/tables.yaml`` lists."""
+    """A published table (``anisora`` or ``vbench``) by the scorers ``datasets/tables.yaml`` names
+    (its ``columns``, or the members of its scorer ``group``)."""
     spec = load_yaml("tables.yaml")[which]
-    wanted = spec["columns"]
+    wanted = list(spec["columns"]) if "columns" in spec else list(scorer_groups()[spec["group"]]["members"])
     present = [c for c in wanted if c in board.scorers]
     base = grouped_table(board, "condition", scorers=present, resamples=resamples) if present else None
     table = Table(which, spec["title"], ["model", "condition"], list(wanted),
@@ -218,6 +220,7 @@ def named_table(board: Board, which: str, *, resamples: int = 1000) -> Table:
     if which == "anisora" and spec.get("human"):
         _add_human(board, table, spec["human"])
     if which == "vbench":
+        _use_suite_aggregates(board, table)
         _add_vbench_totals(table)
     return table
 
@@ -241,6 +244,37 @@ def _add_human(board: Board, table: Table, column: str) -> None:
             cells[column] = _cell(per_case, np.full(per_case.size, "ok"), "mean", 1000)
 
 
+def _row_samples(board: Board, keys: Mapping[str, str]) -> pd.DataFrame:
+    """The sample records behind one (model, condition) row, ``all`` and ``interp-avg`` included."""
+    frame = board.samples[board.samples["model"] == keys["model"]]
+    condition = keys["condition"]
+    if condition == INTERP:
+        return frame[frame["condition"].isin(interpolation_conditions(board))]
+    return frame if condition == ALL else frame[frame["condition"] == condition]
+
+
+def _use_suite_aggregates(board: Board, table: Table) -> None:
+    """Cells become each scorer's suite aggregate, as VBench computes it (frame-weighted consistency,
+    imaging quality / 100, ...), over every clip of the row; intervals are kept only for plain means."""
+    changed = set()
+    for keys, cells in table.rows:
+        rows = _row_samples(board, keys)
+        for scorer, cell in cells.items():
+            rule = board.scorers.get(scorer, {}).get("aggregate", "mean")
+            if rule == "mean":
+                continue
+            ok = rows[(rows["scorer"] == scorer) & (rows["status"] == "ok")]
+            values = ok["value"].to_numpy(dtype=float)
+            keep = ~np.isnan(values)
+            details = [d if isinstance(d, dict) else {} for d, k in zip(ok.get("details", [None] * len(ok)), keep) if k]
+            cells[scorer] = Cell(AGGREGATIONS[rule](list(values[keep]), details) if keep.any() else None,
+                                 n=cell.n, n_ok=cell.n_ok, n_na=cell.n_na, rank=cell.rank)
+            changed.add(f"{scorer} ({rule})")
+    if changed:
+        table.notes.append("cells are VBench's aggregates over the row's clips, without intervals: "
+                           + ", ".join(sorted(changed)))
+
+
 def _add_vbench_totals(table: Table) -> None:
     """VBench's normalised totals (I2V quality, I2V score, total) where every dimension is present."""
     constants = load_yaml("vbench_constants.yaml")
@@ -248,7 +282,10 @@ def _add_vbench_totals(table: Table) -> None:
     for name in totals:
         table.columns.append(name)
         table.meta[name] = {"higher_is_better": True, "unit": "normalised"}
-    incomplete = set()
+    if not table.rows:
+        table.notes.append(f"{', '.join(totals)} not computed: none of their dimensions is in these runs")
+        return
+    lacking: dict[str, set[str]] = {}
     for _, cells in table.rows:
         computed: dict[str, float] = {}
         for name, parts in totals.items():
@@ -257,25 +294,19 @@ def _add_vbench_totals(table: Table) -> None:
                 if all(v is not None for v in inputs):
                     computed[name] = float(np.mean(inputs))
                 else:
-                    incomplete.add(name)
+                    lacking.setdefault(name, set()).update(p for p in parts["mean_of"] if computed.get(p) is None)
                 continue
             raw = {p: cells[p].value if p in cells else None for p in parts}
             if any(v is None for v in raw.values()):
-                incomplete.add(name)
+                lacking.setdefault(name, set()).update(p for p, v in raw.items() if v is None)
                 continue
             weighted = sum((raw[p] - dims[p]["min"]) / (dims[p]["max"] - dims[p]["min"]) * dims[p]["weight"] for p in parts)
             computed[name] = weighted / sum(dims[p]["weight"] for p in parts)
         for name, value in computed.items():
             cells[name] = Cell(value)
-    if incomplete:
-        table.notes.append(
-            f"{', '.join(sorted(incomplete))}: not computed, a dimension is missing "
-            "(VBench would count it as 0; anibench leaves the total empty)"
-        )
-    approximations = [f"{d} ({info['approximation']})" for d, info in dims.items()
-                      if info.get("approximation") and d in table.columns]
-    if approximations:
-        table.notes.append("anibench stand-ins, not VBench's numbers: " + "; ".join(approximations))
+    for name, parts in sorted(lacking.items()):
+        table.notes.append(f"{name} not computed: no value for {', '.join(sorted(parts))} "
+                           "(VBench would count a missing dimension as 0; anibench leaves the total empty)")
 
 
 def guide_table(board: Board, scorer: str = "guide_psnr") -> Table:

@@ -102,7 +102,7 @@ class I2VSubject(Scorer):
     """
 
     name = "vbench.i2v_subject"
-    version = "1"
+    version = "2"  # 2: details record the conditioning image and its aspect ratio against the clip's
     requires = frozenset({Input.GUIDES})
     families = ("dino_vitb16",)
     sampling = FrameSampling("all")
@@ -118,10 +118,12 @@ class I2VSubject(Scorer):
 
         from anibench.models.vbench_consistency import i2v_subject_score
 
+        from anibench.features.backbones import conditioning_image, conditioning_image_record
+
         frames = sample.feature(self.frames_feature)
         image = sample.feature(image_spec(sample))
         value = i2v_subject_score(torch.from_numpy(image[0]), torch.from_numpy(frames))
-        return self.result(value)
+        return self.result(value, conditioning_image=conditioning_image_record(sample, conditioning_image(sample)))
 
 
 def image_spec(sample: ScoreInput) -> FeatureSpec:

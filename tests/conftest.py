@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
+
+if importlib.util.find_spec("torch") is not None:  # the neural extra: torchvision needs the shim before any import
+    from anibench.runtime.torchvision_compat import ensure_torchvision
+
+    ensure_torchvision()
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ANIBENCH_SHARED", REPO.parent / "shared"))

@@ -24,6 +24,7 @@ def test_plugin_listings():
     out = cli("scorers", "list").stdout
     for name in ("temporal_flickering", "dynamic_degree", "motion_smoothness", "guide_psnr", "mask_precision", "scene_cuts"):
         assert name in out
+    assert "group vbench-i2v" in out and "vbench.camera_motion" in out  # groups are listed with their members
     assert {"reference", "static", "crossfade"} <= set(cli("generators", "list").stdout.split())
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+
+import pandas as pd
 import shutil
 
 import numpy as np
@@ -110,9 +112,9 @@ def test_published_tables_say_what_is_missing(smoke_run):
     anisora = named_table(board, "anisora")
     assert anisora.empty and any("visual_smoothness" in n for n in anisora.notes)
     assert any("human ratings" in n for n in anisora.notes)
-    vbench = named_table(board, "vbench")
-    assert "dynamic_degree" in _row(vbench, model="reference", condition=ALL)
-    assert any("not computed" in n for n in vbench.notes) and any("DIS" in n for n in vbench.notes)
+    vbench = named_table(board, "vbench")  # the weight-free stand-ins never fill VBench's columns
+    assert vbench.empty and any("not in these runs: vbench.i2v_subject" in n for n in vbench.notes)
+    assert any(n.startswith("i2v_quality, i2v_score, i2v_total not computed") for n in vbench.notes)
 
 
 def test_vbench_totals_follow_the_normalisation(smoke_run, tmp_path):
@@ -125,11 +127,37 @@ def test_vbench_totals_follow_the_normalisation(smoke_run, tmp_path):
     table = Table("vbench", "t", ["model"], list(dims), rows=[({"model": "m"}, cells)])
     _add_vbench_totals(table)
     norm = {d: (0.9 - v["min"]) / (v["max"] - v["min"]) * v["weight"] for d, v in dims.items()}
-    quality = sum(norm[d] for d in ("subject_consistency", "background_consistency", "motion_smoothness",
-                                    "aesthetic_quality", "imaging_quality", "dynamic_degree")) / 5.5
-    i2v = (norm["camera_motion"] + norm["i2v_subject"] + norm["i2v_background"]) / 2.1
+    quality = sum(norm[f"vbench.{d}"] for d in ("subject_consistency", "background_consistency", "motion_smoothness",
+                                                "aesthetic_quality", "imaging_quality", "dynamic_degree")) / 5.5
+    i2v = (norm["vbench.camera_motion"] + norm["vbench.i2v_subject"] + norm["vbench.i2v_background"]) / 2.1
     assert cells["i2v_quality"].value == pytest.approx(quality)
     assert cells["i2v_total"].value == pytest.approx((quality + i2v) / 2)
+
+
+def test_vbench_table_cells_are_vbench_aggregates():
+    """Frame-weighted consistency and imaging quality / 100 as VBench aggregates them, per row and in `all`."""
+    from anibench.leaderboard.data import Board
+
+    rows = []
+    for condition, clips in {"i2v": [(0.9, 9.0, 10), (0.5, 1.0, 2)], "first-last": [(0.7, 7.0, 10)]}.items():
+        for i, (value, frame_sum, count) in enumerate(clips):
+            common = {"model": "m", "condition": condition, "case_id": f"c{i}", "label": None, "style": None,
+                      "seed": 0, "status": "ok", "run": "r"}
+            rows.append({**common, "scorer": "vbench.subject_consistency", "value": value,
+                         "details": {"frame_sum": frame_sum, "frame_count": count}})
+            rows.append({**common, "scorer": "vbench.imaging_quality", "value": 100 * value, "details": {}})
+    scorers = {"vbench.subject_consistency": {"aggregate": "frame_weighted", "higher_is_better": True},
+               "vbench.imaging_quality": {"aggregate": "mean_of_percent", "higher_is_better": True}}
+    table = named_table(Board(pd.DataFrame(rows), scorers, runs=[]), "vbench", resamples=50)
+    i2v = _row(table, model="m", condition="i2v")
+    assert i2v["vbench.subject_consistency"].value == pytest.approx(10 / 12)  # not the case mean 0.7
+    assert i2v["vbench.imaging_quality"].value == pytest.approx(0.7)
+    everything = _row(table, model="m", condition=ALL)
+    assert everything["vbench.subject_consistency"].value == pytest.approx(17 / 22)
+    assert any("frame_weighted" in n for n in table.notes)
+    assert "i2v_total" not in everything  # seven dimensions are missing: no total
+    total = next(n for n in table.notes if n.startswith("i2v_quality not computed"))
+    assert "vbench.dynamic_degree" in total and "count a missing dimension as 0" in total
 
 
 def test_human_ratings_column(smoke_run, tmp_path):

@@ -90,3 +90,23 @@ def test_a_third_party_plugin_installed_as_a_distribution_is_found(tmp_path, mon
     registry: Registry = Registry("scorer", "anibench.scorers")
     assert "mean_brightness" in registry.names()
     assert registry.get("mean_brightness").__module__ == "anibench_brightness"
+
+
+def test_a_plugin_that_cannot_be_imported_is_skipped_with_its_reason_and_the_rest_runs():
+    """"Every available scorer" (no --scorers) and a group skip a broken plugin instead of failing the run."""
+    from anibench.engine import resolve_scorers
+    from anibench.runspec import PluginSpec
+    from anibench.scoring import SCORERS
+
+    SCORERS.register("broken_metric", "anibench_no_such_module:Metric")
+    try:
+        scorers, skipped = resolve_scorers(None)
+        assert "broken_metric" not in {s.name for s in scorers} and "temporal_flickering" in {s.name for s in scorers}
+        assert "anibench_no_such_module" in skipped["broken_metric"]
+        scorers, skipped = resolve_scorers([PluginSpec("vbench-i2v"), PluginSpec("temporal_flickering")])
+        assert {s.name for s in scorers} == {"temporal_flickering"}  # no VBench weights in the test session
+        assert len(skipped) == 10 and all(name.startswith("vbench.") for name in skipped)
+        with pytest.raises(RegistryError, match="anibench_no_such_module"):  # named directly, it is an error
+            resolve_scorers([PluginSpec("broken_metric")])
+    finally:
+        SCORERS.unregister("broken_metric")

@@ -112,3 +112,29 @@ def test_a_device_asked_for_by_name_must_exist(clips, tmp_path):
         assert not (tmp_path / "run").exists()
     malformed = cli("score", clips, "--out", tmp_path / "run2", "--device", "gpu0", check=False)
     assert malformed.returncode == 2 and "--device 'gpu0'" in malformed.stderr
+
+
+def test_the_group_runs_what_has_weights_and_names_what_is_missing(clips, seeded_weights, tmp_path):
+    """``--scorers vbench-i2v``: members whose weights are installed run, the others are skipped with the
+    file they need and the commands that provide it; a scorer named beside the group runs too."""
+    done = cli("score", clips, "--out", tmp_path / "run", "--suite", f"folder:{clips}", "--opt", "guide_fit=center-crop",
+               "--scorers", "vbench-i2v,temporal_flickering,vbench.i2v_subject", "--device", "cpu", "--no-report",
+               env={"ANIBENCH_WEIGHT_ALIASES": seeded_weights})
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    ran = set(results["scorers"])
+    assert {"temporal_flickering", *(f"vbench.{d}" for d in DIMENSIONS)} <= ran
+    skipped = results["skipped_scorers"]
+    assert set(skipped) | ran >= {f"vbench.{d}" for d in ("motion_smoothness", "dynamic_degree", "aesthetic_quality",
+                                                          "imaging_quality", "i2v_background", "camera_motion",
+                                                          "overall_consistency")}
+    assert not set(skipped) & ran
+    for name, reason in skipped.items():
+        assert f"skipped {name}:" in done.stdout
+        if "missing" in reason:  # an installed member without its weights says which file and how to get it
+            assert "anibench weights import" in reason and "needs:" in reason, reason
+    samples = load_samples(tmp_path / "run")
+    assert all(r["status"] == "ok" for r in samples)
+    for record in (r for r in samples if r["scorer"] == "vbench.i2v_subject"):
+        image = record["details"]["conditioning_image"]  # what the I2V score compared the clip with
+        assert image["crop"].startswith("none") and isinstance(image["ratio_mismatch"], bool)
+        assert image["image_ratio"] == pytest.approx(image["image_size"][0] / image["image_size"][1], abs=1e-4)

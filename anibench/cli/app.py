@@ -22,7 +22,7 @@ from anibench.conditions import BUILTIN_CONDITIONS
 from anibench.errors import AnibenchError
 from anibench.generation import GENERATORS
 from anibench.runspec import RunSpec
-from anibench.scoring import SCORERS
+from anibench.scoring import SCORERS, scorer_groups
 from anibench.suites import SUITES, load_suite
 
 
@@ -164,7 +164,11 @@ def scorers_list() -> None:
     """Registered scorers with their range, direction, inputs and sampling."""
     table = Table("name", "version", "range", "better", "inputs", "sampling", "available")
     for name in SCORERS.names():
-        cls = SCORERS.get(name)
+        try:
+            cls = SCORERS.get(name)
+        except AnibenchError as exc:  # a registered plugin that cannot be imported here: say so, list the rest
+            table.add_row(name, "", "", "", "", "", escape(_first_line(str(exc))))
+            continue
         upper = "∞" if cls.upper == float("inf") else f"{cls.upper:g}"
         reason = cls.unavailable_reason()
         table.add_row(
@@ -174,6 +178,8 @@ def scorers_list() -> None:
             escape(_first_line(reason)) if reason else "yes",
         )
     console.print(table)
+    for group, info in scorer_groups().items():
+        console.print(f"group [bold]{group}[/bold] ({info['description']}): {', '.join(info['members'])}", markup=True)
 
 
 @scorers_app.command("check")
@@ -359,6 +365,8 @@ def _summarise(results: dict, out: Path, report: bool) -> None:
         f"[bold]{out}[/bold]: {counts['items']} clips {counts['items_by_status']}; this run generated "
         f"{this['generated']}, scored {this['computed']}, reused {this['reused']} stored scores"
     )
+    for name, reason in results.get("skipped_scorers", {}).items():
+        console.print(f"[yellow]skipped {name}:[/yellow] {escape(reason)}")
     if results["failures"]:
         console.print(f"[yellow]{len(results['failures'])} failed score(s):[/yellow]")
         for failure in results["failures"][:20]:

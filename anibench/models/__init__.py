@@ -14,3 +14,7 @@ batched feature function:
 
 Importing these modules needs torch and transformers (the neural extra).
 """
+
+from anibench.runtime.torchvision_compat import ensure_torchvision
+
+ensure_torchvision()  # transformers, open_clip and timm import torchvision; on CPU torch it needs the shim first
