@@ -17,6 +17,12 @@ Published forms accepted by :func:`convert_openai_checkpoint`:
   ``clip.load`` does on the CPU (``model.float()``, clip.py:141).
 - A plain state dict with the same keys, read with ``torch.load(weights_only=True)``.
 
+Two published image towers have a named converter and an expected architecture:
+ViT-B/32 (:func:`convert_openai`, VBench's background consistency) and ViT-L/14
+(:func:`convert_openai_vit_l14`, under the LAION aesthetic head in VBench's aesthetic
+quality). Everything else is shared: the architecture is read from the tensors, so the
+same code converts any OpenAI ViT (and the tests' small-config archives).
+
 Only the image tower (``visual.*``) is converted; the text tower and ``logit_scale`` are
 ignored for now (no anibench scorer reads them yet). ResNet CLIPs (``visual.layer1``...) are
 refused.
@@ -51,6 +57,9 @@ PREFIX = "visual."
 
 # clip.available_models() "ViT-B/32": width 768, 12 layers, patch 32, 224 px, 512-d embedding.
 VIT_B32 = {"width": 768, "layers": 12, "patch": 32, "image_size": 224, "output_dim": 512}
+# clip.available_models() "ViT-L/14": width 1024 (16 heads), 24 layers, patch 14, 224 px, 768-d embedding
+# (openai/CLIP model-card and build_model on the published ViT-L-14.pt; the LAION head reads 768 inputs).
+VIT_L14 = {"width": 1024, "layers": 24, "patch": 14, "image_size": 224, "output_dim": 768}
 
 _LAYER_INDEX = re.compile(r"^transformer\.resblocks\.(\d+)\.attn\.in_proj_weight$")
 _TOP_KEYS = {
@@ -225,11 +234,23 @@ def convert_openai(source: Path, target_dir: Path) -> None:
     convert_openai_checkpoint(source, target_dir, expect=VIT_B32)
 
 
+def convert_openai_vit_l14(source: Path, target_dir: Path) -> None:
+    """Convert OpenAI's published ViT-L/14 (``ViT-L-14.pt``) to a transformers folder."""
+    convert_openai_checkpoint(source, target_dir, expect=VIT_L14)
+
+
 def load_clip(
-    source: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    source: str | Path,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    weights_entry: str = "clip_vit_b32",
 ) -> CLIPVisionModelWithProjection:
-    """The image tower in eval mode from a converted folder or a hub id (e.g. ``openai/clip-vit-base-patch32``)."""
-    return load_pretrained(CLIPVisionModelWithProjection, source, device, dtype, WHAT, "clip_vit_b32")
+    """The image tower in eval mode from a converted folder or a hub id (e.g. ``openai/clip-vit-base-patch32``).
+
+    ``weights_entry`` is the manifest entry named when the folder is missing (``clip_vit_b32``,
+    ``clip_vit_l14``).
+    """
+    return load_pretrained(CLIPVisionModelWithProjection, source, device, dtype, WHAT, weights_entry)
 
 
 def image_embeds(

@@ -33,6 +33,8 @@ VBENCH_COMMIT="${VBENCH_COMMIT:-45e79ec14e69a2187202c675d2dbce1a71843d53}"
 DINO_COMMIT="${DINO_COMMIT:-7c446df5b9f45747937fb0d72314eb9f7b66930a}"
 VBENCH_GIT="${VBENCH_GIT:-/work/.mirror/Vchitect+VBench/repo}"
 DINO_GIT="${DINO_GIT:-/work/.mirror/facebookresearch+dino/repo}"
+COTRACKER_COMMIT="${COTRACKER_COMMIT:-82e02e8029753ad4ef13cf06be7f4fc5facdda4d}"
+COTRACKER_GIT="${COTRACKER_GIT:-/work/.mirror/facebookresearch+co-tracker/repo}"
 python="${PYTHON:-python3.11}"
 mkdir -p "$PARITY_HOME"
 
@@ -47,6 +49,15 @@ pip=("$PARITY_HOME/venv/bin/python" -m pip)
 constraints="$here/constraints.txt"
 "${pip[@]}" install --quiet -c "$constraints" --build-constraint "$constraints" \
     torch torchvision numpy pillow av decord openai-clip opencv-python-headless setuptools packaging tqdm
+# What VBench's code for the other VBench-I2V dimensions imports, one pinned file per dimension
+# (scripts/parity/requirements-<dimension>.txt says why each package is there). pyiqa goes in
+# without its declared dependencies: they would replace the headless OpenCV with the GUI build and
+# pull ~40 packages MUSIQ never imports.
+for requirements in "$here"/requirements-*.txt; do
+    no_deps=()
+    [[ "$requirements" == *imaging_quality* ]] && no_deps=(--no-deps)
+    "${pip[@]}" install --quiet -c "$constraints" --build-constraint "$constraints" "${no_deps[@]}" -r "$requirements"
+done
 "${pip[@]}" freeze > "$PARITY_HOME/pip-freeze.txt"
 
 # 3./4. sources at pinned commits
@@ -70,5 +81,9 @@ extract "$VBENCH_GIT" "$VBENCH_COMMIT" https://github.com/Vchitect/VBench "$PARI
     vbench vbench2_beta_i2v LICENSE requirements.txt setup.py
 extract "$DINO_GIT" "$DINO_COMMIT" https://github.com/facebookresearch/dino "$PARITY_HOME/dino" \
     hubconf.py vision_transformer.py utils.py LICENSE
+# 5. co-tracker at the commit whose hub entry VBench-I2V's camera motion loads (cotracker2), for
+#    scripts/parity/vbench_camera_motion_reference.py (torch.hub.load(..., source='local')).
+extract "$COTRACKER_GIT" "$COTRACKER_COMMIT" https://github.com/facebookresearch/co-tracker "$PARITY_HOME/co-tracker" \
+    hubconf.py cotracker
 
-echo "parity environment ready: $PARITY_HOME (venv, VBench@${VBENCH_COMMIT:0:7}, dino@${DINO_COMMIT:0:7})"
+echo "parity environment ready: $PARITY_HOME (venv, VBench@${VBENCH_COMMIT:0:7}, dino@${DINO_COMMIT:0:7}, co-tracker@${COTRACKER_COMMIT:0:7})"
