@@ -76,14 +76,19 @@ def _weights() -> dict[str, tuple[str, Callable[[Path], Path], str, str]]:
                   "anibench.models.amt:convert_published"),
         "musiq_spaq": ("seeded_musiq_spaq", lambda d: write_musiq_checkpoint(d / "musiq_spaq_ckpt.pth"), state,
                        "anibench.models.musiq:convert_published"),
-        "dreamsim_ensemble": ("seeded_dreamsim_ensemble",
-                              lambda d: write_dreamsim_archive(d / "dreamsim_ensemble_checkpoint.zip", DREAMSIM_FULL),
+        "dreamsim_ensemble": ("seeded_dreamsim_ensemble", lambda d: _dreamsim(d, write_dreamsim_archive, DREAMSIM_FULL),
                               "zip", "anibench.models.dreamsim:convert_published"),
         "cotracker2": ("seeded_cotracker2", lambda d: write_cotracker2_checkpoint(d / "cotracker2.pth"), state,
                        "anibench.models.cotracker:convert_published"),
         "viclip_internvid_10m_flt": ("seeded_viclip", lambda d: write_viclip_checkpoint(d / "ViClip.pth", VICLIP_FULL),
                                      state, "anibench.models.viclip:convert_published"),
     }
+
+
+def _dreamsim(folder: Path, write: Callable, size) -> Path:
+    path = folder / "dreamsim_ensemble_checkpoint.zip"
+    write(path, size)  # returns its recipe, not the path
+    return path
 
 
 def install_random_weights(root: Path) -> str:

@@ -32,9 +32,8 @@ from pathlib import Path
 import torch
 
 from parity.weights import (
-    BIAS_STD,
-    QKV_GAIN,
     TensorRecipe,
+    _clip_resblocks,
     _layer_norm,
     _linear,
     _values,
@@ -54,19 +53,8 @@ PATCH, IMAGE_SIZE, FRAMES, CONTEXT, VOCAB = 14, 224, 8, 32, 49408
 
 
 def _resblocks(prefix: str, width: int, layers: int) -> list[TensorRecipe]:
-    recipe: list[TensorRecipe] = []
-    for i in range(layers):
-        block = f"{prefix}.transformer.resblocks.{i}"
-        recipe += [
-            (f"{block}.attn.in_proj_weight", (3 * width, width), 0.0, QKV_GAIN / math.sqrt(width)),
-            (f"{block}.attn.in_proj_bias", (3 * width,), 0.0, BIAS_STD),
-        ]
-        recipe += _linear(f"{block}.attn.out_proj", width, width)
-        recipe += _layer_norm(f"{block}.ln_1", width)
-        recipe += _linear(f"{block}.mlp.c_fc", 4 * width, width)
-        recipe += _linear(f"{block}.mlp.c_proj", width, 4 * width)
-        recipe += _layer_norm(f"{block}.ln_2", width)
-    return recipe
+    """open_clip's ``Transformer`` under ``prefix.transformer``: the CLIP block layout of the shared recipe."""
+    return _clip_resblocks(f"{prefix}.transformer", width, layers)
 
 
 def viclip_recipe(size: dict[str, int]) -> list[TensorRecipe]:
