@@ -10,7 +10,7 @@ from anibench.leaderboard.data import Board, load_board
 from anibench.leaderboard.formats import FORMATS, render, to_csv, to_markdown
 from anibench.leaderboard.html import MEDIA_MODES, write_html
 from anibench.leaderboard.options import OptionError, check_choice, check_choices, check_resamples, output_file
-from anibench.leaderboard.tables import Table, all_tables, grouped_table, guide_table
+from anibench.leaderboard.tables import Table, all_tables, grouped_table, guide_table, named_table
 
 BREAKDOWNS = ("condition", "label", "style")
 
@@ -28,12 +28,16 @@ def board_notes(board: Board) -> str:
 
 
 def summary(run_dir: str | Path) -> str:
-    """The table printed at the end of ``anibench run``: scores by condition, then keyframe adherence."""
+    """The tables printed at the end of ``anibench run``/``score``: scores by condition, keyframe
+    adherence, and the VBench-I2V table with VBench's totals when the run has ``vbench.*`` scores."""
     board = load_board([run_dir])
     parts = [to_markdown(grouped_table(board, "condition"))]
     guides = guide_table(board)
     if not guides.empty:
         parts.append(to_markdown(guides))
+    vbench = named_table(board, "vbench")
+    if not vbench.empty:
+        parts.append(to_markdown(vbench))
     notes = board_notes(board)
     return "\n\n".join(parts + ([notes] if notes else []))
 

@@ -138,3 +138,81 @@ def test_the_group_runs_what_has_weights_and_names_what_is_missing(clips, seeded
         image = record["details"]["conditioning_image"]  # what the I2V score compared the clip with
         assert image["crop"].startswith("none") and isinstance(image["ratio_mismatch"], bool)
         assert image["image_ratio"] == pytest.approx(image["image_size"][0] / image["image_size"][1], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_all_ten_dimensions_and_the_totals_through_the_cli(tmp_path):
+    """``anibench score clips/ --scorers vbench-i2v`` with every weight present (seeded random models in their
+    published formats, small where the converters accept other sizes): all ten dimensions score every clip in
+    one decoding pass each, and the VBench-I2V table carries VBench's totals from the suite aggregates."""
+    from anibench.leaderboard.data import load_board
+    from anibench.leaderboard.tables import named_table
+    from anibench.resources import load_yaml
+
+    from parity.clips import ClipSpec, write_clip
+    from parity.weights_amt import write_amt_s_checkpoint
+    from parity.weights_clip_l14 import write_aesthetic_head_checkpoint, write_clip_l14_checkpoint
+    from parity.weights_cotracker import TINY_SIZES, write_cotracker2_checkpoint
+    from parity.weights_dreamsim import TINY, write_dreamsim_archive, write_tiny_dino_checkpoint
+    from parity.weights_musiq import TINY_SIZE, write_musiq_checkpoint
+    from parity.weights_raft import write_raft_things_checkpoint
+    from parity.weights_viclip import MICRO, write_viclip_checkpoint
+
+    scratch = tmp_path / "published"
+    scratch.mkdir()
+    state = "torch-state-dict"
+    weights = {  # entry: (file in its published format, format, converter accepting the size written)
+        "dino_vitb16": (write_tiny_dino_checkpoint(scratch / "dino.pth", TINY), state, "anibench.models.dino:convert_checkpoint"),
+        "clip_vit_b32": (write_clip_vitb32_checkpoint(scratch / "ViT-B-32.pt", torchscript=True), "torchscript",
+                         "anibench.models.clip:convert_openai"),
+        "clip_vit_l14": (write_clip_l14_checkpoint(scratch / "ViT-L-14.pt", "parity"), "torchscript",
+                         "anibench.models.clip:convert_openai_checkpoint"),
+        "laion_aesthetic_vit_l14": (write_aesthetic_head_checkpoint(scratch / "head.pth"), state,
+                                    "anibench.models.aesthetic:convert_laion_head"),
+        "raft_things": (write_raft_things_checkpoint(scratch / "raft-things.pth"), state, "anibench.models.raft:convert_published"),
+        "amt_s": (write_amt_s_checkpoint(scratch / "amt-s.pth"), state, "anibench.models.amt:convert_published"),
+        "musiq_spaq": (write_musiq_checkpoint(scratch / "musiq.pth", size=TINY_SIZE), state,
+                       "anibench.models.musiq:convert_checkpoint"),
+        "cotracker2": (write_cotracker2_checkpoint(scratch / "cotracker2.pth", 0, **TINY_SIZES), state,
+                       "anibench.models.cotracker:convert_published"),
+        "viclip_internvid_10m_flt": (write_viclip_checkpoint(scratch / "viclip.pth", MICRO), state,
+                                     "anibench.models.viclip:convert_any_size"),
+    }
+    write_dreamsim_archive(scratch / "dreamsim.zip", TINY)
+    weights["dreamsim_ensemble"] = (scratch / "dreamsim.zip", "zip", "anibench.models.dreamsim:convert_archive")
+    store = WeightStore()
+    for entry, (path, fmt, converter) in weights.items():
+        store.add_local(f"e2e_{entry}", path, format=fmt, converter=converter, replace=True)
+    aliases = ",".join(f"{entry}=e2e_{entry}" for entry in weights)
+
+    clips = tmp_path / "clips"
+    prompts = {"pan": "a street at dusk, camera pans right", "zoom": "a quiet room, camera zooms in"}
+    for seed, name in enumerate(prompts):
+        written = write_clip(ClipSpec(name, 176, 144, 9, seed=seed + 3, image_width=176, image_height=144), clips)
+        assert Path(written["image"]).name == f"{name}.png"  # the folder suite's first-frame guide
+    (clips / "prompts.json").write_text(json.dumps(prompts))
+    done = cli("score", clips, "--out", tmp_path / "run", "--suite", f"folder:{clips}", "--scorers", "vbench-i2v",
+               "--device", "cpu", "--dtype", "fp32", env={"ANIBENCH_WEIGHT_ALIASES": aliases})
+
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    members = load_yaml("scorer_groups.yaml")["vbench-i2v"]["members"]
+    assert sorted(results["scorers"]) == sorted(members) and results["skipped_scorers"] == {}
+    samples = load_samples(tmp_path / "run")
+    assert len(samples) == 20 and all(r["status"] == "ok" for r in samples), [r["message"] for r in samples]
+    assert "VBench-I2V" in done.stdout and "i2v_total" in done.stdout  # the table and totals are printed
+
+    (model,) = results["results"]
+    aggregates = {name: cell["value"] for name, cell in next(iter(results["results"][model].values())).items()}
+    constants = load_yaml("vbench_constants.yaml")
+    dims = constants["dimensions"]
+
+    def total(parts):
+        weighted = sum((aggregates[p] - dims[p]["min"]) / (dims[p]["max"] - dims[p]["min"]) * dims[p]["weight"] for p in parts)
+        return weighted / sum(dims[p]["weight"] for p in parts)
+
+    quality, i2v = total(constants["totals"]["i2v_quality"]), total(constants["totals"]["i2v_score"])
+    (row,) = [cells for _, cells in named_table(load_board([tmp_path / "run"]), "vbench", resamples=50).rows]
+    assert row["i2v_quality"].value == pytest.approx(quality) and row["i2v_score"].value == pytest.approx(i2v)
+    assert row["i2v_total"].value == pytest.approx((quality + i2v) / 2)
+    assert row["vbench.imaging_quality"].value == pytest.approx(aggregates["vbench.imaging_quality"])  # VBench's / 100
+    assert aggregates["vbench.imaging_quality"] <= 1.0 < max(r["value"] for r in samples if r["scorer"] == "vbench.imaging_quality")
