@@ -123,7 +123,7 @@ class I2VSubject(Scorer):
         frames = sample.feature(self.frames_feature)
         image = sample.feature(image_spec(sample))
         value = i2v_subject_score(torch.from_numpy(image[0]), torch.from_numpy(frames))
-        return self.result(value, conditioning_image=conditioning_image_record(sample, conditioning_image(sample)))
+        return self.result(value, **conditioning_image_record(sample, conditioning_image(sample)))
 
 
 def image_spec(sample: ScoreInput) -> FeatureSpec:

@@ -79,15 +79,15 @@ class I2VBackground(Scorer):
     def compute(self, sample: ScoreInput) -> ScoreResult:
         import torch
 
-        from anibench.features.backbones import conditioning_image
-        from anibench.models.vbench_i2v_background import i2v_background_score, ratio_details
+        from anibench.features.backbones import conditioning_image, conditioning_image_record
+        from anibench.models.vbench_i2v_background import SIZE, i2v_background_score
 
         frames = sample.feature(self.frames_feature)
         image = sample.feature(image_spec(sample))
         value = i2v_background_score(torch.from_numpy(image[0]), torch.from_numpy(frames))
-        picture = conditioning_image(sample)
-        details = ratio_details((picture.shape[1], picture.shape[0]), (sample.info.width, sample.info.height))
-        return self.result(value, frames=int(frames.shape[0]), **details)
+        record = conditioning_image_record(sample, conditioning_image(sample))
+        return self.result(value, frames=int(frames.shape[0]), **record,
+                           resize=f"both squashed to {SIZE}x{SIZE} (bicubic; frames antialiased float, image by Pillow)")
 
 
 def image_spec(sample: ScoreInput) -> FeatureSpec:

@@ -204,23 +204,20 @@ def _first_guide(sample: Any):
 
 
 def conditioning_image_record(sample: Any, image: np.ndarray) -> dict[str, Any]:
-    """What an I2V score was computed against, for the clip's ``details``.
+    """What an I2V score (subject, background) was computed against, for the clip's ``details``.
 
     VBench-I2V feeds each model an image pre-cropped to the model's aspect ratio
     (``vbench2_beta_i2v/crop_to_diff_ratio.py``: 1-1, 8-5, 7-4 or 16-9 crops of its image suite) and
-    compares clips with that same crop. anibench compares a clip with the image its case gave
-    the generator, uncropped; it records the image, both aspect ratios and whether they differ by
-    more than 1 % (then VBench's protocol would have used another crop, and the score is not
-    comparable with VBench's table).
+    compares clips with that same crop. anibench compares a clip with the image its case gave the
+    generator, uncropped, and records it: the image's source, sizes and reduced ratios of image and
+    clip, the published crop the image's aspect matches and whether image and clip aspects agree
+    within 1 % (:func:`anibench.models.vbench_i2v_background.ratio_details`); where they do not, VBench's
+    protocol would have used another crop and the score is not comparable with VBench's table.
     """
+    from anibench.models.vbench_i2v_background import ratio_details
+
     guide = _first_guide(sample)
     height, width = image.shape[:2]
-    info = getattr(sample, "info", None)
-    record: dict[str, Any] = {"image": str(guide.source) if guide.source else "guide frame",
-                              "image_size": [int(width), int(height)], "image_ratio": round(width / height, 4),
-                              "crop": "none (the case's own image, as the generator received it)"}
-    if info is not None and info.height:
-        clip_ratio = info.width / info.height
-        record["clip_ratio"] = round(clip_ratio, 4)
-        record["ratio_mismatch"] = bool(abs(width / height - clip_ratio) > 0.01 * clip_ratio)
-    return record
+    return {"image": str(guide.source) if guide.source else "guide frame",
+            "crop": "none (the case's own image, as the generator received it)",
+            **ratio_details((int(width), int(height)), (sample.info.width, sample.info.height))}

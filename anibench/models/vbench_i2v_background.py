@@ -107,7 +107,7 @@ def ratio_details(image_size: tuple[int, int], frame_size: tuple[int, int]) -> d
     Sizes are (width, height). ``image_ratio``/``frame_ratio``: the reduced ratios (VBench's
     ``W-H`` folder names); ``vbench_crop``: the published crop folder the image's aspect matches
     (within 1 %) or None; ``croppable``: whether ``crop_to_diff_ratio.py`` can make that ratio;
-    ``aspect_matches``: image and clip aspects within 1 %; both are squashed to 224x224 anyway.
+    ``aspect_matches``: image and clip aspects within 1 %.
     """
     (image_w, image_h), (frame_w, frame_h) = image_size, frame_size
     crop, crop_difference = nearest_published_crop(image_w, image_h)
@@ -120,5 +120,4 @@ def ratio_details(image_size: tuple[int, int], frame_size: tuple[int, int]) -> d
         "vbench_crop": crop if crop_difference <= SAME_ASPECT else None,
         "croppable": CROPPABLE[0] <= image_aspect < CROPPABLE[1],
         "aspect_matches": abs(image_aspect / frame_aspect - 1) <= SAME_ASPECT,
-        "resize": f"both squashed to {SIZE}x{SIZE} (bicubic; frames antialiased float, image by Pillow)",
     }
