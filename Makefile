@@ -1,7 +1,8 @@
 # anibench — the two commands of the README, and a benchmark.
 #   make demo   set up .venv, build the smoke suite, run the baselines, score, print the table
 #   make test   set up .venv with test tools and the neural extra (CPU torch), run the test suite
-#   make bench  decode / scorer / store timings, report generation at benchmark scale, the model-ready core, VBench-I2V
+#   make bench  decode / scorer / store timings, report generation at benchmark scale, the model-ready core, VBench-I2V,
+#               AnimeReward's six heads (shared vs alone), the reward server against the in-process call
 
 VENV   := .venv
 STAMP  := $(VENV)/.installed
@@ -25,6 +26,8 @@ bench: setup
 	$(VENV)/bin/python benchmarks/bench_report.py
 	$(VENV)/bin/python benchmarks/bench_core.py
 	$(VENV)/bin/python benchmarks/bench_vbench_i2v.py --section dimensions together
+	$(VENV)/bin/python benchmarks/bench_anime_reward.py
+	$(VENV)/bin/python benchmarks/bench_reward_service.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

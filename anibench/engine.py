@@ -269,7 +269,11 @@ def resolve_scorers(specs) -> tuple[list[Scorer], dict[str, str]]:
         skipped.update(unavailable)
     unique = list({(s.name, s.params_hash()): s for s in scorers}.values())  # a group and its member named twice
     names = {s.name for s in unique}
-    return unique, {k: v for k, v in skipped.items() if k not in names}
+    skipped = {k: v for k, v in skipped.items() if k not in names}
+    if skipped and not unique:  # every scorer asked for is a group member that cannot run here: nothing to score
+        raise InputError("none of the scorers asked for can run here:\n"
+                         + "\n".join(f"  {name}: {reason}" for name, reason in skipped.items()))
+    return unique, skipped
 
 
 def _importable_and_available(names: Sequence[str]) -> tuple[list[Scorer], dict[str, str]]:
@@ -281,10 +285,10 @@ def _importable_and_available(names: Sequence[str]) -> tuple[list[Scorer], dict[
     for name in names:
         try:
             cls = SCORERS.get(name)
-        except AnibenchError as exc:
+            reason = cls.unavailable_reason()
+        except AnibenchError as exc:  # an unimportable plugin, or weights its manifest does not describe
             skipped[name] = str(exc)
             continue
-        reason = cls.unavailable_reason()
         if reason:
             skipped[name] = reason
         else:

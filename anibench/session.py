@@ -96,6 +96,12 @@ class ScoringSession:
             if not isinstance(scorer, Scorer):
                 spec = PluginSpec.parse(scorer)
                 scorer = SCORERS.get(spec.name)(**spec.params)
+            if scorer.name in self.scorers:  # results are keyed by scorer name: one parameter set per name
+                if self.scorers[scorer.name].params == scorer.params:
+                    continue
+                raise InputError(f"scorer {scorer.name!r} is named twice with different parameters "
+                                 f"({self.scorers[scorer.name].params} and {scorer.params}); results are keyed "
+                                 "by scorer name, so score each parameter set in its own run")
             scorer.setup(self.runtime)
             self.scorers[scorer.name] = scorer
         self.stats: dict[str, float] = {"clips": 0, "decodes": 0, "feature_seconds": 0.0}

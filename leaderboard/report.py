@@ -29,15 +29,17 @@ def board_notes(board: Board) -> str:
 
 def summary(run_dir: str | Path) -> str:
     """The tables printed at the end of ``anibench run``/``score``: scores by condition, keyframe
-    adherence, and the VBench-I2V table with VBench's totals when the run has ``vbench.*`` scores."""
+    adherence, and the published tables whose scorers the run has: AniSora-Benchmark (``anime_reward.*``,
+    on 0-100 as the AniSora README) and VBench-I2V with VBench's totals (``vbench.*``)."""
     board = load_board([run_dir])
     parts = [to_markdown(grouped_table(board, "condition"))]
     guides = guide_table(board)
     if not guides.empty:
         parts.append(to_markdown(guides))
-    vbench = named_table(board, "vbench")
-    if not vbench.empty:
-        parts.append(to_markdown(vbench))
+    for which in ("anisora", "vbench"):
+        published = named_table(board, which)
+        if not published.empty:
+            parts.append(to_markdown(published))
     notes = board_notes(board)
     return "\n\n".join(parts + ([notes] if notes else []))
 

@@ -2,14 +2,15 @@
 # Creates .venv and installs anibench into it (editable) for this machine.
 #   scripts/setup.sh            runtime only (the weight-free core: no torch)
 #   scripts/setup.sh neural     runtime + the neural extra (torch, transformers, safetensors, huggingface-hub)
-#   scripts/setup.sh dev        runtime + neural extra + test tools, and Debian's Chromium for the HTML report tests
+#   scripts/setup.sh serve      runtime + the reward server (fastapi, uvicorn)
+#   scripts/setup.sh dev        runtime + neural + serve extras + test tools, and Debian's Chromium for the HTML report tests
 #   scripts/setup.sh a,b        any list of extras, as given
 # Exact pins for the project's CPU machines come from constraints/cpu.txt, also
 # applied to build environments, so nothing here pulls CUDA wheels of torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
-[[ "$extras" == dev ]] && extras="dev,neural"   # CI runs the model tests too
+[[ "$extras" == dev ]] && extras="dev,neural,serve"   # CI runs the model and reward-server tests too
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null 2>&1 || python=python3
 if [[ ! -x .venv/bin/python ]]; then

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from anibench.errors import InputError
 from anibench.features import FEATURES, MODEL_FAMILIES, Deferred, FeatureSpec, FrameFeature, ModelFamily
 from anibench.features.stream import compute_features
 from anibench.frames import FileFrames
@@ -176,3 +177,11 @@ def test_reward_spec_combines_heads_into_one_bounded_value():
     assert RewardSpec({"a": 1.0, "z": 1.0}, missing=0.0).reward(scores) == pytest.approx(0.375)
     with pytest.raises(Exception, match="finite number"):
         RewardSpec({"a": float("nan")})
+
+
+def test_one_parameter_set_per_scorer_name():
+    """Results are keyed by scorer name, so a second parameter set is refused rather than silently replacing the first."""
+    with ScoringSession(["dynamic_degree", "dynamic_degree"]) as session:  # the same one twice is one scorer
+        assert list(session.scorers) == ["dynamic_degree"]
+    with pytest.raises(InputError, match="named twice with different parameters"):
+        ScoringSession(["dynamic_degree", "dynamic_degree:flow_max_side=64"])

@@ -53,6 +53,12 @@ app.add_typer(generators_app, name="generators")
 from anibench.cli.weights import weights_app  # noqa: E402  (anibench weights …)
 
 app.add_typer(weights_app, name="weights")
+from anibench.cli import reward_service, reward_training  # noqa: E402  (anibench reward …)
+
+reward_app = typer.Typer(no_args_is_help=True, help="Train and evaluate reward heads, and serve rewards to RL trainers.")
+reward_training.register(reward_app)
+reward_service.register(reward_app)
+app.add_typer(reward_app, name="reward")
 
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 200, soft_wrap=True)

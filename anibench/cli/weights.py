@@ -13,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from anibench.runtime.weights import WeightStatus, WeightStore
+from anibench.runtime.weights.files import installed, installed_size
 
 weights_app = typer.Typer(no_args_is_help=True, help="Model weights: list, path, fetch, import, verify "
                                                      "(folder: $ANIBENCH_WEIGHTS, default ~/.cache/anibench/weights).")
@@ -46,7 +47,7 @@ def list_command(
         entry = store.get(name)
         status = store.status(name)
         file = store.file_path(name)
-        size = file.stat().st_size if file.is_file() else entry.size
+        size = installed_size(file, entry.format) if installed(file, entry.format) else entry.size
         rows.append((entry, status, size))
     if as_json:
         print(json.dumps({"root": str(store.root), "weights": [
@@ -102,7 +103,7 @@ def verify_command(
 ) -> None:
     """Re-hash installed weights and compare with the import record and the manifest; exit 1 on a mismatch."""
     store = WeightStore()
-    chosen = names or [n for n in store.names() if store.file_path(n).is_file()]
+    chosen = names or [n for n in store.names() if installed(store.file_path(n), store.get(n).format)]
     results = [store.verify(name) for name in chosen]
     table = Table("name", "result", "sha256", "detail", title=f"weights in {store.root}")
     for result in results:

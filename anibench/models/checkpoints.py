@@ -9,6 +9,7 @@ module and writes that module as a Hugging Face folder (``config.json`` +
 
 from __future__ import annotations
 
+import json
 import pickle
 import zipfile
 from collections.abc import Mapping
@@ -90,6 +91,41 @@ def architecture_mismatch(found: Mapping[str, object], expected: Mapping[str, ob
     """A sentence naming the differing fields of two architecture summaries, or None when equal."""
     diffs = [f"{name} {found[name]} (expected {want})" for name, want in expected.items() if found.get(name) != want]
     return ", ".join(diffs) if diffs else None
+
+
+CONVERTED_CONFIG = "config.json"
+CONVERTED_WEIGHTS = "model.safetensors"
+
+
+def write_converted(target_dir: Path, tensors: Mapping[str, torch.Tensor], config: Mapping[str, object]) -> None:
+    """A converted folder of anibench's own networks: the tensors as float32 ``model.safetensors`` and
+    ``config.json`` (the architecture and what the conversion recorded)."""
+    from safetensors.torch import save_file
+
+    target_dir = Path(target_dir)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    stored = {key: value.detach().to(torch.float32).contiguous() for key, value in tensors.items()}
+    save_file(stored, str(target_dir / CONVERTED_WEIGHTS), metadata={"format": "pt"})
+    (target_dir / CONVERTED_CONFIG).write_text(json.dumps(config, indent=2))
+
+
+def read_converted(folder: str | Path, what: str, weights_entry: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """``(config, tensors)`` of a folder :func:`write_converted` wrote; a missing or damaged folder is a
+    :class:`MissingWeightsError` naming the entry and the command that converts the published file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        config = json.loads((folder / CONVERTED_CONFIG).read_text())
+        state = load_file(str(folder / CONVERTED_WEIGHTS))
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise MissingWeightsError(
+            f"cannot load the {what} from {folder} ({type(exc).__name__}: {_first_line(exc)}); convert the "
+            f"published checkpoint with `anibench weights import {weights_entry} FILE`",
+            path=folder if folder.exists() else None,
+        ) from exc
+    return config, state
 
 
 def write_hf_folder(

@@ -38,7 +38,6 @@ overwritten with the query points, and tracks are scaled back by ((W-1)/(512-1),
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,8 +46,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from anibench.errors import InputError
-from anibench.models.checkpoints import read_torch_state_dict, tensors_only
+from anibench.errors import InputError, MissingWeightsError
+from anibench.models.checkpoints import read_converted, read_torch_state_dict, tensors_only, write_converted
 
 WHAT = "CoTracker2"
 CONVERTER_VERSION = "1"
@@ -561,13 +560,8 @@ def _listed(keys: list[str], shown: int = 5) -> str:
 
 def convert_published(source: Path, target_dir: Path) -> None:
     """Manifest converter of ``cotracker2``: the checked state dict as ``model.safetensors`` + ``config.json``."""
-    from safetensors.torch import save_file
-
     config, state = read_published(Path(source))
-    target_dir = Path(target_dir)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(target_dir / WEIGHTS_FILE), metadata={"format": "pt", "architecture": WHAT})
-    (target_dir / CONFIG_FILE).write_text(json.dumps({"architecture": WHAT, **config.to_dict()}, indent=2))
+    write_converted(target_dir, state, {"architecture": WHAT, **config.to_dict()})
 
 
 convert_published.version = CONVERTER_VERSION
@@ -579,17 +573,14 @@ def load_cotracker2(folder: Path, device: str | torch.device = "cpu") -> CoTrack
     CoTracker2 always runs in float32, as VBench runs it (no autocast in camera_motion.py):
     coordinates of hundreds of pixels refined by small deltas do not survive bfloat16.
     """
-    from safetensors.torch import load_file
-
     folder = Path(folder)
+    raw, state = read_converted(folder, WHAT, "cotracker2")
     try:
-        raw = json.loads((folder / CONFIG_FILE).read_text())
         config = CoTracker2Config.from_dict({k: v for k, v in raw.items() if k != "architecture"})
-        state = load_file(str(folder / WEIGHTS_FILE))
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise InputError(f"cannot load the converted {WHAT} ({type(exc).__name__}: {exc}); re-import the "
-                         "published file with `anibench weights import cotracker2 cotracker2.pth`",
-                         path=folder) from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MissingWeightsError(f"{folder / CONFIG_FILE} describes no {WHAT} ({type(exc).__name__}: {exc}); "
+                                  "re-import the published file with `anibench weights import cotracker2 "
+                                  "cotracker2.pth`", path=folder) from exc
     model = CoTracker2(config)
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()

@@ -45,7 +45,6 @@ change the network (VBench sets only the top module's ``training`` flag).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -57,12 +56,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anibench.errors import InputError, MissingWeightsError
+from anibench.errors import InputError
 from anibench.runtime.torchvision_compat import ensure_torchvision
 
 ensure_torchvision()  # before checkpoints imports transformers, which imports torchvision
 
-from anibench.models.checkpoints import check_layout, read_torch_state_dict, tensors_only  # noqa: E402
+from anibench.models.checkpoints import (  # noqa: E402
+    check_layout, read_converted, read_torch_state_dict, tensors_only, write_converted,
+)
 
 WHAT = "MUSIQ"
 WEIGHTS_ENTRY = "musiq_spaq"
@@ -455,8 +456,6 @@ def convert_checkpoint(source: Path, target_dir: Path, expect: MusiqConfig | Non
     The file is read with ``torch.load(weights_only=True)``; keys are cleaned as pyiqa does and must be
     exactly :func:`expected_layout` of the architecture they describe (of ``expect`` when given).
     """
-    from safetensors.torch import save_file
-
     source = Path(source)
     state = clean_published(tensors_only(read_torch_state_dict(source, WHAT), source, WHAT))
     config = config_from_state(state, source)
@@ -465,11 +464,7 @@ def convert_checkpoint(source: Path, target_dir: Path, expect: MusiqConfig | Non
         diffs = ", ".join(f"{name} {found[name]} (expected {wanted[name]})" for name in wanted if found[name] != wanted[name])
         raise InputError(f"not the expected {WHAT} architecture: {diffs}", path=source)
     check_layout(state, expected_layout(config), source, WHAT)
-    target_dir = Path(target_dir)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {key: value.detach().to(torch.float32).contiguous() for key, value in state.items()}
-    save_file(tensors, str(target_dir / WEIGHTS_FILE))
-    (target_dir / CONFIG_FILE).write_text(json.dumps({"architecture": "pyiqa MUSIQ", **asdict(config)}, indent=2))
+    write_converted(target_dir, state, {"architecture": "pyiqa MUSIQ", **asdict(config)})
     return config
 
 
@@ -480,19 +475,12 @@ def convert_published(source: Path, target_dir: Path) -> None:
 
 def load_musiq(folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Musiq:
     """A :class:`Musiq` in eval mode from a converted folder (:func:`convert_checkpoint`)."""
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
-        raise MissingWeightsError(
-            f"no converted {WHAT} in {folder}; convert the published checkpoint with "
-            f"`anibench weights import {WEIGHTS_ENTRY} FILE`", path=folder if folder.exists() else None)
-    values = json.loads((folder / CONFIG_FILE).read_text())
+    values, state = read_converted(folder, WHAT, WEIGHTS_ENTRY)
     values.pop("architecture", None)
     config = MusiqConfig.from_dict(values)
     with torch.device("meta"):
         model = Musiq(config)
-    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True, assign=True)
+    model.load_state_dict(state, strict=True, assign=True)
     return model.to(device=device, dtype=dtype).eval()
 
 

@@ -55,7 +55,6 @@ Score (overall_consistency.py:22-36, 57-60): the cosine of the L2-normalised vid
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -71,7 +70,7 @@ from anibench.errors import InputError, MissingWeightsError
 from anibench.runtime.torchvision_compat import ensure_torchvision
 
 ensure_torchvision()  # before checkpoints imports transformers, and open_clip: both import torchvision
-from anibench.models.checkpoints import architecture_mismatch, check_layout, read_torch_state_dict, tensors_only
+from anibench.models.checkpoints import architecture_mismatch, check_layout, read_torch_state_dict, tensors_only, read_converted, write_converted
 from anibench.models.vbench_consistency import (
     CLIP_MEAN,
     CLIP_STD,
@@ -400,8 +399,6 @@ def convert_checkpoint(
     architecture's (:func:`expected_shapes`). With ``expect`` another architecture is refused,
     naming the difference. Tensors are stored as float32. Returns the architecture.
     """
-    from safetensors.torch import save_file
-
     source = Path(source)
     state = read_published(source)
     arch = infer_architecture(state, source)
@@ -410,11 +407,7 @@ def convert_checkpoint(
         mismatch = architecture_mismatch(arch.to_dict(), expect.to_dict())
         if mismatch:
             raise InputError(f"{WHAT} checkpoint of another architecture: {mismatch}", path=source)
-    target_dir = Path(target_dir)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {key: value.detach().to(torch.float32).contiguous() for key, value in state.items()}
-    save_file(tensors, str(target_dir / WEIGHTS_FILE), metadata={"format": "pt"})
-    (target_dir / CONFIG_FILE).write_text(json.dumps({"model": WHAT, "architecture": arch.to_dict()}, indent=2))
+    write_converted(target_dir, state, {"model": WHAT, "architecture": arch.to_dict()})
     return arch
 
 
@@ -432,20 +425,14 @@ def load_viclip(
     folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> ViCLIP:
     """The model of a converted folder (``config.json`` + ``model.safetensors``), in eval mode on ``device``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(folder)
+    config, state = read_converted(folder, WHAT, WEIGHTS_ENTRY)
     try:
-        config = json.loads((folder / CONFIG_FILE).read_text())
         arch = ViCLIPArchitecture(**config["architecture"])
-        state = load_file(str(folder / WEIGHTS_FILE))
-    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
-        raise MissingWeightsError(
-            f"cannot load {WHAT} from {folder} ({type(exc).__name__}: {exc}); convert the published checkpoint "
-            f"with `anibench weights import {WEIGHTS_ENTRY} FILE`",
-            path=folder if folder.exists() else None,
-        ) from exc
+    except (KeyError, TypeError) as exc:
+        raise MissingWeightsError(f"{folder / CONFIG_FILE} describes no {WHAT} architecture ({exc}); convert the "
+                                  f"published checkpoint with `anibench weights import {WEIGHTS_ENTRY} FILE`",
+                                  path=folder) from exc
     check_layout(state, expected_shapes(arch), folder / WEIGHTS_FILE, WHAT)
     with torch.device("meta"):
         model = ViCLIP(arch)

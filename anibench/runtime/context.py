@@ -136,17 +136,21 @@ def family_weight_names(families: Iterable[str]) -> list[str]:
 
 
 def missing_weights(families: Iterable[str], runtime: Runtime | None = None) -> MissingWeightsError | None:
-    """The first missing weight of ``families`` as the error a user would get, or None."""
+    """Every missing weight of ``families`` in one error a user would get (each file and how to provide it), or None."""
     names = family_weight_names(families)
     if not names:
         return None
     runtime = runtime or Runtime()
+    errors = []
     for name in names:
         try:
             runtime.resolve_weights(name)
         except MissingWeightsError as exc:
-            return exc
-    return None
+            errors.append(exc)
+    if len(errors) <= 1:
+        return errors[0] if errors else None
+    return MissingWeightsError(f"{len(errors)} weights are missing:\n" + "\n".join(e.message for e in errors),
+                               path=errors[0].path)
 
 
 def family_weights(families: Iterable[str], runtime: Runtime | None = None) -> list[dict[str, Any]]:

@@ -59,7 +59,8 @@ def download_url(entry: WeightEntry, folder: Path, progress: Callable[[int, int 
 
 
 def download_hub(entry: WeightEntry, folder: Path, endpoint: str | None = None) -> Path:
-    """Download a hub source into ``folder`` with ``hf_hub_download``; refused while HF_HUB_OFFLINE is set."""
+    """Download a hub source into ``folder`` with ``hf_hub_download`` (a folder entry: ``snapshot_download`` of
+    the files under ``hub_file``); refused while HF_HUB_OFFLINE is set."""
     assert entry.source is not None and entry.source.hub_file is not None
     try:
         import huggingface_hub
@@ -76,10 +77,19 @@ def download_hub(entry: WeightEntry, folder: Path, endpoint: str | None = None) 
     if constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE"):
         raise FetchError(offline_message)
     try:
-        path = huggingface_hub.hf_hub_download(
-            entry.source.hub, entry.source.hub_file, revision=entry.source.revision, local_dir=folder,
-            endpoint=endpoint,
-        )
+        if entry.format == "hf-folder":  # a checkpoint folder inside the repo: every file under it
+            huggingface_hub.snapshot_download(
+                entry.source.hub, revision=entry.source.revision, local_dir=folder, endpoint=endpoint,
+                allow_patterns=[f"{entry.source.hub_file.rstrip('/')}/{pattern}" for pattern in entry.source.include or ("*",)],
+            )
+            path = folder / entry.source.hub_file
+            if not path.is_dir():
+                raise errors.EntryNotFoundError(f"no folder {entry.source.hub_file!r} in {entry.source.hub}")
+        else:
+            path = huggingface_hub.hf_hub_download(
+                entry.source.hub, entry.source.hub_file, revision=entry.source.revision, local_dir=folder,
+                endpoint=endpoint,
+            )
     except errors.OfflineModeIsEnabled as exc:
         raise FetchError(offline_message) from exc
     except (errors.HfHubHTTPError, errors.LocalEntryNotFoundError, errors.EntryNotFoundError, OSError) as exc:

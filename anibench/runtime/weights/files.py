@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import struct
+import tarfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from anibench.runtime.devices import NEURAL_EXTRA_HINT, MissingDependencyError, 
 from anibench.runtime.weights.manifest import WeightsError
 
 CHUNK = 1 << 20
+FOLDER_FORMATS = frozenset({"hf-folder"})  # an entry whose `file` is a directory (a Hugging Face checkpoint folder)
 
 
 class WeightFileError(WeightsError, InputError):
@@ -49,6 +51,51 @@ def link_or_copy(source: Path, target: Path, *, link: bool) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def installed(path: Path, fmt: str) -> bool:
+    """Whether an entry's file (a directory for folder formats) is there."""
+    return path.is_dir() if fmt in FOLDER_FORMATS else path.is_file()
+
+
+def installed_size(path: Path, fmt: str) -> int:
+    """Bytes of a file, or of every file under a folder entry (no hashing)."""
+    if fmt not in FOLDER_FORMATS:
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in _tree_files(path))
+
+
+def _tree_files(folder: Path) -> list[Path]:
+    """Regular files under ``folder``, sorted by relative path; symlinks are refused (nothing outside is read)."""
+    files = []
+    for item in sorted(folder.rglob("*")):
+        if item.is_symlink():
+            raise WeightFileError(f"{item.relative_to(folder)} is a symbolic link; weights folders must hold "
+                                  "the files themselves", path=folder)
+        if item.is_file():
+            files.append(item)
+    return files
+
+
+def tree_digest(folder: Path) -> tuple[str, int]:
+    """sha256 of a folder entry: over the sorted lines ``<relative path> <sha256 of the file>``; and its bytes."""
+    digest, size = hashlib.sha256(), 0
+    for item in _tree_files(folder):
+        digest.update(f"{item.relative_to(folder).as_posix()} {sha256_file(item)}\n".encode())
+        size += item.stat().st_size
+    return digest.hexdigest(), size
+
+
+def link_or_copy_entry(source: Path, target: Path, fmt: str, *, link: bool) -> tuple[str, int]:
+    """:func:`link_or_copy` for a file, or for every file of a folder entry; returns the entry's (sha256, size)."""
+    if fmt not in FOLDER_FORMATS:
+        return link_or_copy(source, target, link=link)
+    target.mkdir()
+    for item in _tree_files(source):
+        relative = item.relative_to(source)
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        link_or_copy(item, target / relative, link=link)
+    return tree_digest(target)
+
+
 def check_structure(path: Path, fmt: str) -> None:
     """Check a file is a complete archive of its format without torch: zip CRCs, safetensors header and length.
 
@@ -57,6 +104,18 @@ def check_structure(path: Path, fmt: str) -> None:
     """
     if fmt == "safetensors":
         _check_safetensors(path)
+        return
+    if fmt in FOLDER_FORMATS:
+        _check_folder(path)
+        return
+    if fmt == "tar":
+        _check_tar(path)
+        return
+    if fmt == "json":
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise WeightFileError(f"not a valid JSON file ({exc})", path=path) from exc
         return
     if fmt == "torch-state-dict" and not _starts_like_zip(path):
         try:
@@ -100,6 +159,38 @@ def _check_safetensors(path: Path) -> None:
     if 8 + header_len + end != size:
         raise WeightFileError(f"truncated or padded safetensors file: {size} bytes, its header describes "
                               f"{8 + header_len + end}", path=path)
+
+
+def _check_folder(folder: Path) -> None:
+    """A Hugging Face checkpoint folder: not empty, every safetensors file whole, every indexed shard present."""
+    files = _tree_files(folder)
+    if not files:
+        raise WeightFileError("the folder is empty", path=folder)
+    for item in files:
+        if item.suffix == ".safetensors":
+            _check_safetensors(item)
+    for index in folder.rglob("*.safetensors.index.json"):
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise WeightFileError(f"unreadable shard index {index.name} ({exc})", path=index) from exc
+        missing = sorted(s for s in shards if not (index.parent / s).is_file())
+        if missing:
+            raise WeightFileError(f"{index.name} lists shards that are not in the folder: {', '.join(missing)}",
+                                  path=folder)
+
+
+def _check_tar(path: Path) -> None:
+    """Read a (compressed) tar archive to its end: a truncated download or a bad gzip CRC fails here."""
+    try:
+        with tarfile.open(path) as archive:
+            for member in archive:
+                if member.isfile():
+                    extracted = archive.extractfile(member)
+                    while extracted is not None and extracted.read(CHUNK):
+                        pass
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise WeightFileError(f"not a complete tar archive ({type(exc).__name__}: {exc})", path=path) from exc
 
 
 def detect_format(path: str | Path) -> str:

@@ -19,12 +19,14 @@ LOCAL_MANIFEST = "manifest.local.yaml"
 RECORD_FILE = "record.json"
 CONVERTED_DIR = "converted"
 DOWNLOADS_DIR = ".downloads"
-FORMATS = ("torch-state-dict", "torchscript", "safetensors", "zip")
+# hf-folder: `file` names a directory (a Hugging Face checkpoint folder), hashed as a tree; json: a data file
+# (e.g. AnimeReward's character gallery list).
+FORMATS = ("torch-state-dict", "torchscript", "safetensors", "zip", "tar", "json", "hf-folder")
 ENTRY_KEYS = frozenset({
     "name", "description", "file", "source", "sha256", "sha256_prefix", "size", "licence", "format", "converter",
     "used_by", "hub_id", "reference", "notes",
 })
-SOURCE_KEYS = frozenset({"url", "hub", "file", "revision", "archive_member"})
+SOURCE_KEYS = frozenset({"url", "hub", "file", "revision", "archive_member", "include"})
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")
@@ -46,6 +48,8 @@ class WeightSource:
     """Where a file is published: a URL, or a Hugging Face Hub repo + file (+ revision).
 
     ``archive_member``: the URL serves a zip archive and the entry's file is this member.
+    ``include``: for a folder entry (``hf-folder``) on the hub, the glob patterns (relative to the folder) of
+    the files to fetch, when the folder holds more than anibench reads (a tokenizer beside model weights).
     """
 
     url: str | None = None
@@ -53,6 +57,7 @@ class WeightSource:
     hub_file: str | None = None
     revision: str | None = None
     archive_member: str | None = None
+    include: tuple[str, ...] = ()
 
     def describe(self) -> str:
         where = self.url or f"https://huggingface.co/{self.hub}/resolve/{self.revision or 'main'}/{self.hub_file}"
@@ -60,7 +65,7 @@ class WeightSource:
 
     def to_dict(self) -> dict[str, str]:
         data = {"url": self.url, "hub": self.hub, "file": self.hub_file, "revision": self.revision,
-                "archive_member": self.archive_member}
+                "archive_member": self.archive_member, "include": list(self.include) or None}
         return {k: v for k, v in data.items() if v is not None}
 
 
@@ -194,7 +199,10 @@ def _parse_source(raw: Any, fail: Callable[[str], ManifestError]) -> WeightSourc
         return None
     if not isinstance(raw, dict) or set(raw) - SOURCE_KEYS:
         raise fail(f"'source' must be {{url: …}} or {{hub: org/repo, file: …, revision: …}}, got {raw!r}")
-    if not all(isinstance(v, str) for v in raw.values()):
+    include = raw.get("include", [])
+    if not isinstance(include, list) or not all(isinstance(v, str) and v for v in include):
+        raise fail("'source.include' must be a list of glob patterns inside the folder")
+    if not all(isinstance(v, str) for k, v in raw.items() if k != "include"):
         raise fail("'source' values must be strings")
     url, hub = raw.get("url"), raw.get("hub")
     if bool(url) == bool(hub):
@@ -205,8 +213,10 @@ def _parse_source(raw: Any, fail: Callable[[str], ManifestError]) -> WeightSourc
         raise fail("'source.hub' needs 'file' (the file's path in the hub repo)")
     if url and raw.get("file"):
         raise fail("'source.file' belongs to hub sources; a URL names its file itself")
+    if include and not hub:
+        raise fail("'source.include' selects files of a hub folder; it needs 'hub'")
     return WeightSource(url=url, hub=hub, hub_file=raw.get("file"), revision=raw.get("revision"),
-                        archive_member=raw.get("archive_member"))
+                        archive_member=raw.get("archive_member"), include=tuple(include))
 
 
 def read_manifest_file(path: Path) -> Any:

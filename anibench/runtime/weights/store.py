@@ -22,7 +22,9 @@ from anibench.provenance import sha256_file
 from anibench.resources import datasets_dir, load_yaml
 from anibench.runtime.devices import MissingDependencyError
 from anibench.runtime.weights.download import FetchError, download_hub, download_url, extract_member
-from anibench.runtime.weights.files import WeightFileError, check_structure, link_or_copy
+from anibench.runtime.weights.files import (
+    FOLDER_FORMATS, WeightFileError, check_structure, installed, installed_size, link_or_copy_entry, tree_digest,
+)
 from anibench.runtime.weights.manifest import (
     BUILTIN_MANIFEST, CONVERTED_DIR, DOWNLOADS_DIR, LOCAL_MANIFEST, RECORD_FILE, ROOT_ENV, ManifestError, WeightEntry,
     WeightsError, read_manifest_file, default_root, extra_manifests_from_env, parse_entry, parse_manifest,
@@ -155,7 +157,7 @@ class WeightStore:
             self.resolve(name)
         except MissingWeightsError:
             entry, file = self.get(name), self.file_path(name)
-            if not file.is_file():
+            if not installed(file, entry.format):
                 return WeightStatus.MISSING
             record = self._read_record(name)
             if record is None:
@@ -173,7 +175,7 @@ class WeightStore:
         """
         entry = self.get(name)
         file = self.file_path(name)
-        if not file.is_file():
+        if not installed(file, entry.format):
             raise self.missing_error(name, "not installed")
         record = self._read_record(name)
         if record is None:
@@ -197,7 +199,8 @@ class WeightStore:
         commands = []
         if entry.source:
             commands.append(f"anibench weights fetch {name}    (downloads {entry.source.describe()})")
-        commands.append(f"anibench weights import {name} /path/to/{entry.file}")
+        commands.append(f"anibench weights import {name} /path/to/{entry.file}"
+                        + ("    (the folder)" if entry.format in FOLDER_FORMATS else ""))
         what = f" — {entry.description}" if entry.description else ""
         message = (
             f"weights {name!r} are missing: {reason}.\n"
@@ -218,7 +221,7 @@ class WeightStore:
 
     @staticmethod
     def _record_problem(entry: WeightEntry, record: Mapping[str, Any], file: Path) -> str | None:
-        actual = file.stat().st_size
+        actual = installed_size(file, entry.format)
         if record.get("file") != entry.file:
             return f"{RECORD_FILE} describes {record.get('file')!r}, not {entry.file!r}"
         if record.get("size") != actual:
@@ -248,14 +251,15 @@ class WeightStore:
         """
         entry = self.get(name)
         source = Path(source).expanduser()
-        if not source.is_file():
-            raise InputError(f"cannot import weights {name!r}: no such file", path=source)
+        if not installed(source, entry.format):
+            kind = "folder" if entry.format in FOLDER_FORMATS else "file"
+            raise InputError(f"cannot import weights {name!r}: no such {kind} (entry format {entry.format})", path=source)
         previous = self._read_record(name)
         self.root.mkdir(parents=True, exist_ok=True)
         staging = make_temporary_dir(self.folder(name))
         try:
             staged = staging / entry.file
-            digest, size = link_or_copy(source, staged, link=link)
+            digest, size = link_or_copy_entry(source, staged, entry.format, link=link)
             _check_integrity(entry, digest, size, source)
             if previous and previous.get("sha256") != digest and not replace:
                 raise WeightIntegrityError(
@@ -316,9 +320,9 @@ class WeightStore:
     def verify(self, name: str) -> VerifyResult:
         """Re-hash the installed file and compare it with its record and the manifest."""
         entry, file = self.get(name), self.file_path(name)
-        if not file.is_file():
+        if not installed(file, entry.format):
             return VerifyResult(name, "missing", None, f"{file} not found")
-        digest = sha256_file(file)
+        digest = tree_digest(file)[0] if entry.format in FOLDER_FORMATS else sha256_file(file)
         record = self._read_record(name)
         if record is None:
             return VerifyResult(name, "unrecorded", digest,
@@ -330,9 +334,9 @@ class WeightStore:
             if expected and not digest.startswith(expected):
                 return VerifyResult(name, "mismatch", digest, f"{file} has sha256 {digest}, manifest entry {name!r} "
                                                               f"({entry.manifest}) expects {expected}")
-        if entry.size is not None and file.stat().st_size != entry.size:
-            return VerifyResult(name, "mismatch", digest, f"{file} is {file.stat().st_size} bytes, the manifest "
-                                                          f"says {entry.size}")
+        size = installed_size(file, entry.format)
+        if entry.size is not None and size != entry.size:
+            return VerifyResult(name, "mismatch", digest, f"{file} is {size} bytes, the manifest says {entry.size}")
         if entry.converter and (record.get("converter") != entry.converter
                                 or not (self.folder(name) / CONVERTED_DIR).is_dir()):
             return VerifyResult(name, "unconverted", digest, f"not converted with {entry.converter}: "
