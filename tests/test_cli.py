@@ -44,6 +44,10 @@ def test_score_and_report_on_the_real_anisora_samples(samples_dir, tmp_path):
     done = cli("score", samples_dir / "reward" / "video", "--suite", f"anisora:{samples_dir}", "--out", run_dir,
                "--model", "published")
     assert "| published | own |" in done.stdout and "guide_psnr" in done.stdout
+    # Every available scorer was asked for: those without weights are named on one line, not explained one by one.
+    unavailable = next(line for line in done.stdout.splitlines() if line.startswith("not available here ("))
+    assert "vbench.subject_consistency" in unavailable and "anime_reward.visual_motion" in unavailable
+    assert "skipped " not in done.stdout and "anibench weights import" not in done.stdout
     results = json.loads((run_dir / "results.json").read_text())
     cells = results["results"]["published"]["own"]
     assert cells["guide_psnr"]["n_ok"] == 3 and cells["temporal_flickering"]["n_ok"] == 3

@@ -77,6 +77,11 @@ def registered():
     GENERATORS.register("test_noise", Noise, replace=True)
     SCORERS.register("test_mean", Mean, replace=True)
     EVENTS.clear()
+    yield
+    # Registries are process-wide: test plugins left behind would join later "every available scorer" runs.
+    GENERATORS.unregister("test_level")
+    GENERATORS.unregister("test_noise")
+    SCORERS.unregister("test_mean")
 
 
 def _spec(level: int, **extra) -> RunSpec:

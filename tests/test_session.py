@@ -91,6 +91,12 @@ def registered():
     FEATURES.register("test.window", Window, replace=True)
     SCORERS.register("test_redness", Redness, replace=True)
     FAMILY_LOADS.clear()
+    yield
+    # Registries are process-wide: a test scorer left behind would join every later "all available scorers" run.
+    SCORERS.unregister("test_redness")
+    FEATURES.unregister("test.colour")
+    FEATURES.unregister("test.window")
+    MODEL_FAMILIES.unregister("test_colour_means")
 
 
 @pytest.fixture(scope="module")

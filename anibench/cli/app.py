@@ -309,7 +309,7 @@ def run_command(
     runtime = _runtime(device, dtype, batch_size)
     with _progress("clips") as update:
         results = run(spec, out, workers=workers, progress=update, command=shlex.join(sys.argv), runtime=runtime)
-    _summarise(results, out, report)
+    _summarise(results, out, report, asked=spec.scorers is not None)
 
 
 @app.command("generate")
@@ -361,17 +361,24 @@ def score_command(
         results = score_videos(videos, out, model=model, suite=loaded, condition=condition,
                                scorers=_scorer_list(scorer), runtime=runtime,
                                workers=workers, progress=update, command=shlex.join(sys.argv))
-    _summarise(results, out, report)
+    _summarise(results, out, report, asked=bool(scorer))
 
 
-def _summarise(results: dict, out: Path, report: bool) -> None:
+def _summarise(results: dict, out: Path, report: bool, asked: bool = True) -> None:
+    """The run's counts, skipped scorers and failures, then the tables. Scorers skipped from the default set
+    ("every available scorer", ``asked=False``) are named on one line; those the user asked for (a group) each
+    with the full reason."""
     counts = results["counts"]
     this = counts["this_invocation"]
     console.print(
         f"[bold]{out}[/bold]: {counts['items']} clips {counts['items_by_status']}; this run generated "
         f"{this['generated']}, scored {this['computed']}, reused {this['reused']} stored scores"
     )
-    for name, reason in results.get("skipped_scorers", {}).items():
+    skipped = results.get("skipped_scorers", {})
+    if skipped and not asked:
+        console.print(f"[yellow]not available here ({len(skipped)}):[/yellow] {escape(', '.join(sorted(skipped)))} — "
+                      "`anibench scorers list` says what each needs (most: model weights, `anibench weights list`)")
+    for name, reason in skipped.items() if asked else ():
         console.print(f"[yellow]skipped {name}:[/yellow] {escape(reason)}")
     if results["failures"]:
         console.print(f"[yellow]{len(results['failures'])} failed score(s):[/yellow]")

@@ -192,7 +192,7 @@ class ModelFamily(ABC):
         self.batch_size = runtime.batch_size
         self._pending: dict[tuple, list[tuple[Any, Deferred, int]]] = {}
         self._lock = threading.Lock()
-        self._run_lock = threading.Lock()
+        self._run_lock = runtime.model_lock  # forwards of every family of this runtime, one at a time
         self.batches_run = 0
         self.items_run = 0
         self.load()

@@ -64,7 +64,6 @@ class CharacterModels(ModelFamily):
         self.tracker = load_sam2_tracker(sam2.path, device, entry=SAM2_ENTRY)
         self.recognizer = blip_reward.load_blip(recognizer.path, blip_reward.RECOGNIZER, device=device, dtype=dtype)
         self.recognizer_lock = threading.Lock()
-        self.clip_lock = threading.Lock()
 
     def weight_digests(self) -> dict[str, str]:
         return dict(self._digests)
@@ -215,11 +214,11 @@ class CharacterObjects(FrameFeature):
         self.frames.append(self.clip.frame(t))
 
     def finish(self) -> Any:
-        """Runs the pipeline now, in the decoding worker (the family serialises clips): a clip's frames are
+        """Runs the pipeline now, in the decoding worker (the runtime's model lock serialises clips): a clip's frames are
         held only while it is tracked, never until the end-of-run flush of batched families."""
         frames, self.frames = np.stack(self.frames), []
         family = self.clip.family(self.family)
-        with family.clip_lock:
+        with family.runtime.model_lock:  # one clip at a time, and no other family's forward meanwhile
             return family.run_clip(frames, self.reference, bool(self.spec.get("jpeg_roundtrip", True)))
 
 
