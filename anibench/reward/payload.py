@@ -170,7 +170,7 @@ def encode_binary(items: Sequence[Mapping[str, Any]], *, request_id: str | None 
     local file path whose bytes are sent), ``prompt``, ``fps``, ``id``, ``guides`` (images as
     arrays, encoded bytes or paths; or ``{"image": …, "position": p}``).
     """
-    header_items, blobs, offset = [], [], 0
+    blobs, offset = [], 0
 
     def add(value: Any, image: bool) -> dict[str, Any]:
         nonlocal offset
@@ -180,42 +180,9 @@ def encode_binary(items: Sequence[Mapping[str, Any]], *, request_id: str | None 
         offset += len(data)
         return descriptor
 
-    for item in items:
-        entry: dict[str, Any] = {"prompt": item.get("prompt") or "", "video": add(item["video"], False)}
-        if item.get("fps") is not None:
-            entry["fps"] = float(item["fps"])
-        if item.get("id") is not None:
-            entry["id"] = str(item["id"])
-        guides = []
-        for guide in _guide_list(item.get("guides")):
-            value, position = _guide_parts(guide)
-            described = {"image": add(value, True)}
-            if position is not None:
-                described["position"] = float(position)
-            guides.append(described)
-        if guides:
-            entry["guides"] = guides
-        header_items.append(entry)
-    header: dict[str, Any] = {"items": header_items}
-    if request_id:
-        header["request_id"] = request_id
-    if scorers:
-        header["scorers"] = list(scorers)
+    header = _describe(items, add, request_id=request_id, scorers=scorers)
     encoded = json.dumps(header, separators=(",", ":")).encode()
     return [_PREFIX.pack(MAGIC, len(encoded)) + encoded, *blobs]
-
-
-def _guide_parts(guide: Any) -> tuple[Any, Any]:
-    """(image, position or None) of a guide given bare or as ``{"image": …, "position": p}``."""
-    return (guide.get("image"), guide.get("position")) if isinstance(guide, Mapping) else (guide, None)
-
-
-def _guide_list(guides: Any) -> list:
-    if guides is None:
-        return []
-    if isinstance(guides, (list, tuple)):
-        return list(guides)
-    return [guides]  # one image (array, bytes, path or mapping)
 
 
 def encode_json(items: Sequence[Mapping[str, Any]], *, request_id: str | None = None,
@@ -226,7 +193,13 @@ def encode_json(items: Sequence[Mapping[str, Any]], *, request_id: str | None = 
         descriptor["data"] = base64.b64encode(bytes(data)).decode("ascii")
         return descriptor
 
-    out_items = []
+    return _describe(items, blob, request_id=request_id, scorers=scorers)
+
+
+def _describe(items: Sequence[Mapping[str, Any]], blob: Callable[[Any, bool], dict[str, Any]], *,
+              request_id: str | None, scorers: Sequence[str] | None) -> dict[str, Any]:
+    """The request header both formats share; ``blob(value, is_image)`` describes (and stores) each clip/image."""
+    described_items = []
     for item in items:
         entry: dict[str, Any] = {"prompt": item.get("prompt") or "", "video": blob(item["video"], False)}
         if item.get("fps") is not None:
@@ -242,13 +215,26 @@ def encode_json(items: Sequence[Mapping[str, Any]], *, request_id: str | None = 
             guides.append(described)
         if guides:
             entry["guides"] = guides
-        out_items.append(entry)
-    request: dict[str, Any] = {"items": out_items}
+        described_items.append(entry)
+    request: dict[str, Any] = {"items": described_items}
     if request_id:
         request["request_id"] = request_id
     if scorers:
         request["scorers"] = list(scorers)
     return request
+
+
+def _guide_parts(guide: Any) -> tuple[Any, Any]:
+    """(image, position or None) of a guide given bare or as ``{"image": …, "position": p}``."""
+    return (guide.get("image"), guide.get("position")) if isinstance(guide, Mapping) else (guide, None)
+
+
+def _guide_list(guides: Any) -> list:
+    if guides is None:
+        return []
+    if isinstance(guides, (list, tuple)):
+        return list(guides)
+    return [guides]  # one image (array, bytes, path or mapping)
 
 
 # -- decoding (server side) -----------------------------------------------------------------
