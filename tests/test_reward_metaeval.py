@@ -73,7 +73,7 @@ def test_bootstrap_interval_covers_the_true_correlation_near_the_nominal_rate():
 
 
 def test_rater_agreement_krippendorff_ordinal_and_pairwise_spearman():
-    krippendorff = pytest.importorskip("krippendorff")  # krippendorff==0.9.0 (pure Python + numpy)
+    import krippendorff  # a core dependency (pure Python + numpy)
 
     ratings = {  # video -> rater -> rating; one rating missing, one anonymous row ignored
         "v1": {"a": 1, "b": 1, "c": 2}, "v2": {"a": 2, "b": 3, "c": 2}, "v3": {"a": 4, "b": 4},

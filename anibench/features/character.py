@@ -214,8 +214,8 @@ class CharacterObjects(FrameFeature):
         self.frames.append(self.clip.frame(t))
 
     def finish(self) -> Any:
-        """Runs the pipeline now, in the decoding worker (the runtime's model lock serialises clips): a clip's frames are
-        held only while it is tracked, never until the end-of-run flush of batched families."""
+        """Runs the pipeline now, in the decoding worker (the runtime's model lock serialises clips): a clip's
+        frames are held only while it is tracked, never until the end-of-run flush of batched families."""
         frames, self.frames = np.stack(self.frames), []
         family = self.clip.family(self.family)
         with family.runtime.model_lock:  # one clip at a time, and no other family's forward meanwhile

@@ -66,7 +66,10 @@ from anibench.errors import InputError, MissingWeightsError
 from anibench.runtime.torchvision_compat import ensure_torchvision
 
 ensure_torchvision()  # before open_clip (imports torchvision) and checkpoints (imports transformers)
-from anibench.models.checkpoints import architecture_mismatch, check_layout, tensors_only, read_converted, write_converted
+from anibench.models.checkpoints import (
+    architecture_mismatch, check_layout, read_converted, tensors_only, write_converted,
+)
+from anibench.models.clip import bpe_tokenizer, resblock_shapes
 
 WHAT = "ActionCLIP (AnimeReward visual motion)"
 WEIGHTS_ENTRY = "anime_reward_actionclip"
@@ -180,18 +183,12 @@ class ActionClip(nn.Module):
 
 # --- tokenizer --------------------------------------------------------------------------------------
 
-_TOKENIZER = None
 
 
 def tokenize(text: str, context_length: int = 77) -> list[int]:
     """``clip.tokenize(text)[0]`` (77 ids, zero padded); a text over ``context_length`` tokens is refused, as
     ``clip.tokenize(truncate=False)`` does."""
-    global _TOKENIZER
-    if _TOKENIZER is None:
-        from open_clip.tokenizer import SimpleTokenizer
-
-        _TOKENIZER = SimpleTokenizer()
-    ids = [SOT_TOKEN, *_TOKENIZER.encode(text), EOT_TOKEN]
+    ids = [SOT_TOKEN, *bpe_tokenizer().encode(text), EOT_TOKEN]
     if len(ids) > context_length:
         raise InputError(f"text of {len(ids)} tokens is longer than CLIP's context of {context_length}: {text[:60]!r}")
     return ids + [0] * (context_length - len(ids))
@@ -231,21 +228,6 @@ _TEXT_LAYER = re.compile(r"^clip\.transformer\.resblocks\.(\d+)\.attn\.in_proj_w
 _ADAPTER_LAYER = re.compile(r"^adapter\..*\.attn\.in_proj_weight$")  # load.py:65-68
 
 
-def _resblocks(prefix: str, width: int, layers: int) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {}
-    for i in range(layers):
-        b = f"{prefix}.resblocks.{i}."
-        shapes.update({
-            b + "ln_1.weight": (width,), b + "ln_1.bias": (width,),
-            b + "attn.in_proj_weight": (3 * width, width), b + "attn.in_proj_bias": (3 * width,),
-            b + "attn.out_proj.weight": (width, width), b + "attn.out_proj.bias": (width,),
-            b + "ln_2.weight": (width,), b + "ln_2.bias": (width,),
-            b + "mlp.c_fc.weight": (4 * width, width), b + "mlp.c_fc.bias": (4 * width,),
-            b + "mlp.c_proj.weight": (width, 4 * width), b + "mlp.c_proj.bias": (width,),
-        })  # fmt: skip
-    return shapes
-
-
 def expected_shapes(arch: ActionClipArchitecture) -> dict[str, tuple[int, ...]]:
     """Every key of the published ``ActionClip.state_dict()`` (and of :class:`ActionClip`) with its shape."""
     vw, tw, p, d = arch.vision_width, arch.text_width, arch.patch, arch.embed_dim
@@ -263,9 +245,9 @@ def expected_shapes(arch: ActionClipArchitecture) -> dict[str, tuple[int, ...]]:
         "clip.ln_final.weight": (tw,), "clip.ln_final.bias": (tw,),
         "adapter.frame_position_embeddings.weight": (arch.segments, d),
     }  # fmt: skip
-    shapes.update(_resblocks("clip.visual.transformer", vw, arch.vision_layers))
-    shapes.update(_resblocks("clip.transformer", tw, arch.text_layers))
-    shapes.update(_resblocks("adapter.transformer", d, arch.adapter_layers))
+    shapes.update(resblock_shapes("clip.visual.transformer", vw, arch.vision_layers))
+    shapes.update(resblock_shapes("clip.transformer", tw, arch.text_layers))
+    shapes.update(resblock_shapes("adapter.transformer", d, arch.adapter_layers))
     return shapes
 
 

@@ -56,7 +56,9 @@ from anibench.errors import InputError, MissingWeightsError
 from anibench.runtime.torchvision_compat import ensure_torchvision
 
 ensure_torchvision()  # transformers' BLIP module imports torchvision through image_utils
-from anibench.models.checkpoints import architecture_mismatch, check_layout, read_torch_state_dict, tensors_only, read_converted, write_converted
+from anibench.models.checkpoints import (
+    architecture_mismatch, check_layout, read_converted, read_torch_state_dict, tensors_only, write_converted,
+)
 
 CHECKPOINT_KEY = "model"  # torch.load(file)['model'] (blip.py load_checkpoint)
 CONFIG_FILE = "config.json"

@@ -149,6 +149,36 @@ def infer_architecture(visual: Mapping[str, torch.Tensor], path: Path) -> dict[s
             "output_dim": int(visual["proj"].shape[-1])}  # fmt: skip
 
 
+def resblock_shapes(prefix: str, width: int, layers: int) -> dict[str, tuple[int, ...]]:
+    """Keys and shapes of OpenAI CLIP's ``Transformer`` blocks (``<prefix>.resblocks.<i>.…``: pre-norm
+    attention with a packed q/k/v projection, a 4× MLP), the layout open_clip keeps, ViCLIP and ActionCLIP use."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i in range(layers):
+        b = f"{prefix}.resblocks.{i}."
+        shapes.update({
+            b + "ln_1.weight": (width,), b + "ln_1.bias": (width,),
+            b + "attn.in_proj_weight": (3 * width, width), b + "attn.in_proj_bias": (3 * width,),
+            b + "attn.out_proj.weight": (width, width), b + "attn.out_proj.bias": (width,),
+            b + "ln_2.weight": (width,), b + "ln_2.bias": (width,),
+            b + "mlp.c_fc.weight": (4 * width, width), b + "mlp.c_fc.bias": (4 * width,),
+            b + "mlp.c_proj.weight": (width, 4 * width), b + "mlp.c_proj.bias": (width,),
+        })  # fmt: skip
+    return shapes
+
+
+_BPE_TOKENIZER = None
+
+
+def bpe_tokenizer():
+    """OpenAI CLIP's BPE tokenizer (open_clip's ``SimpleTokenizer``, vocabulary bundled), built once."""
+    global _BPE_TOKENIZER
+    if _BPE_TOKENIZER is None:
+        from open_clip.tokenizer import SimpleTokenizer
+
+        _BPE_TOKENIZER = SimpleTokenizer()
+    return _BPE_TOKENIZER
+
+
 def expected_shapes(arch: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
     """OpenAI's image-tower keys (without ``visual.``) and shapes for an architecture."""
     d, p, out = arch["width"], arch["patch"], arch["output_dim"]
@@ -161,16 +191,7 @@ def expected_shapes(arch: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
         "ln_post.weight": (d,), "ln_post.bias": (d,),
         "proj": (d, out),
     }  # fmt: skip
-    for i in range(arch["layers"]):
-        b = f"transformer.resblocks.{i}."
-        shapes.update({
-            b + "ln_1.weight": (d,), b + "ln_1.bias": (d,),
-            b + "attn.in_proj_weight": (3 * d, d), b + "attn.in_proj_bias": (3 * d,),
-            b + "attn.out_proj.weight": (d, d), b + "attn.out_proj.bias": (d,),
-            b + "ln_2.weight": (d,), b + "ln_2.bias": (d,),
-            b + "mlp.c_fc.weight": (4 * d, d), b + "mlp.c_fc.bias": (4 * d,),
-            b + "mlp.c_proj.weight": (d, 4 * d), b + "mlp.c_proj.bias": (d,),
-        })  # fmt: skip
+    shapes.update(resblock_shapes("transformer", d, arch["layers"]))
     return shapes
 
 

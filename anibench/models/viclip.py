@@ -70,7 +70,10 @@ from anibench.errors import InputError, MissingWeightsError
 from anibench.runtime.torchvision_compat import ensure_torchvision
 
 ensure_torchvision()  # before checkpoints imports transformers, and open_clip: both import torchvision
-from anibench.models.checkpoints import architecture_mismatch, check_layout, read_torch_state_dict, tensors_only, read_converted, write_converted
+from anibench.models.checkpoints import (
+    architecture_mismatch, check_layout, read_converted, read_torch_state_dict, tensors_only, write_converted,
+)
+from anibench.models.clip import bpe_tokenizer, resblock_shapes
 from anibench.models.vbench_consistency import (
     CLIP_MEAN,
     CLIP_STD,
@@ -205,18 +208,6 @@ class ViCLIP(nn.Module):
 # --- tokenizer --------------------------------------------------------------------------------------
 
 
-_TOKENIZER = None
-
-
-def _tokenizer():
-    global _TOKENIZER
-    if _TOKENIZER is None:
-        from open_clip.tokenizer import SimpleTokenizer
-
-        _TOKENIZER = SimpleTokenizer()
-    return _TOKENIZER
-
-
 @dataclass(frozen=True)
 class Tokens:
     """A prompt's token ids as ViCLIP reads them (``ids``: ``context_length`` ints) and whether it was cut."""
@@ -228,7 +219,7 @@ class Tokens:
 
 def tokenize(prompt: str, context_length: int = CONTEXT_LENGTH) -> Tokens:
     """``CLIP_TEXT.tokenize(prompt, context_length=32)`` (viclip_text.py:122-158) with open_clip's BPE."""
-    tokenizer = _tokenizer()
+    tokenizer = bpe_tokenizer()
     body = tokenizer.encode(prompt)
     length = len(body) + 2
     ids = tokenizer([prompt], context_length=context_length)[0].tolist()
@@ -306,21 +297,6 @@ _VISION_LAYER = re.compile(r"^vision_encoder\.transformer\.resblocks\.(\d+)\.att
 _TEXT_LAYER = re.compile(r"^text_encoder\.transformer\.resblocks\.(\d+)\.attn\.in_proj_weight$")
 
 
-def _resblocks(prefix: str, width: int, layers: int) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {}
-    for i in range(layers):
-        b = f"{prefix}.transformer.resblocks.{i}."
-        shapes.update({
-            b + "ln_1.weight": (width,), b + "ln_1.bias": (width,),
-            b + "attn.in_proj_weight": (3 * width, width), b + "attn.in_proj_bias": (3 * width,),
-            b + "attn.out_proj.weight": (width, width), b + "attn.out_proj.bias": (width,),
-            b + "ln_2.weight": (width,), b + "ln_2.bias": (width,),
-            b + "mlp.c_fc.weight": (4 * width, width), b + "mlp.c_fc.bias": (4 * width,),
-            b + "mlp.c_proj.weight": (width, 4 * width), b + "mlp.c_proj.bias": (width,),
-        })  # fmt: skip
-    return shapes
-
-
 def expected_shapes(arch: ViCLIPArchitecture = VICLIP_L14) -> dict[str, tuple[int, ...]]:
     """Every key of ``ViCLIP.state_dict()`` (VBench's and this module's) with its shape."""
     vw, tw, p = arch.vision_width, arch.text_width, arch.patch
@@ -338,8 +314,8 @@ def expected_shapes(arch: ViCLIPArchitecture = VICLIP_L14) -> dict[str, tuple[in
         "text_encoder.ln_final.weight": (tw,), "text_encoder.ln_final.bias": (tw,),
         "text_encoder.text_projection": (tw, arch.text_embed_dim),
     }  # fmt: skip
-    shapes.update(_resblocks("vision_encoder", vw, arch.vision_layers))
-    shapes.update(_resblocks("text_encoder", tw, arch.text_layers))
+    shapes.update(resblock_shapes("vision_encoder.transformer", vw, arch.vision_layers))
+    shapes.update(resblock_shapes("text_encoder.transformer", tw, arch.text_layers))
     return shapes
 
 

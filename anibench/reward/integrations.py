@@ -88,15 +88,22 @@ def _uint8_video(video: Any) -> Any:
     if len(shape) != 4:
         raise ValueError(f"compute_score needs a video (T, C, H, W); got shape {shape} "
                          "(a single image cannot be scored by a video reward)")
-    if type(video).__module__.startswith("torch"):
-        video = video.detach().cpu()
-        if video.dtype.is_floating_point:
-            video = video.float().clamp(0, 1).mul(255).round().to(dtype=__import__("torch").uint8)
-        return video.numpy()
-    array = np.asarray(video)
-    if array.dtype.kind == "f":
-        if not np.isfinite(array).all():
+    if not type(video).__module__.startswith("torch"):
+        video = np.asarray(video)
+        if video.dtype.kind == "f" and not np.isfinite(video).all():
             raise ValueError("float video values must be finite and in [0, 1]")
+    return _as_uint8(video)
+
+
+def _as_uint8(value: Any) -> np.ndarray:
+    """A torch tensor or array as numpy uint8; floats are read as [0, 1] (clamped, ×255, rounded)."""
+    if type(value).__module__.startswith("torch"):
+        value = value.detach().cpu()
+        if value.dtype.is_floating_point:
+            value = value.float().clamp(0, 1).mul(255).round().to(dtype=__import__("torch").uint8)
+        return value.numpy()
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
         array = np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
     return array
 
@@ -149,12 +156,4 @@ async def compute_score_async(*args: Any, **kwargs: Any) -> dict[str, float]:
 def _guide(guide: Any) -> Any:
     if isinstance(guide, (bytes, bytearray, str)) or hasattr(guide, "__fspath__"):
         return guide
-    if type(guide).__module__.startswith("torch"):
-        guide = guide.detach().cpu()
-        if guide.dtype.is_floating_point:
-            guide = guide.float().clamp(0, 1).mul(255).round().to(dtype=__import__("torch").uint8)
-        return guide.numpy()
-    array = np.asarray(guide)
-    if array.dtype.kind == "f":
-        array = np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
-    return array
+    return _as_uint8(guide)
