@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import warnings
 from pathlib import Path
 
@@ -229,7 +230,8 @@ def parity_dino(tmp_path_factory, parity):
     source = write_dino_vitb16_checkpoint(folder / "dino_vitbase16_pretrain.pth", seed=_seed(parity, "dino"))
     dino.convert_published(source, folder / "hf")
     source.unlink()
-    return dino.load_dino(folder / "hf")
+    yield dino.load_dino(folder / "hf")
+    shutil.rmtree(folder)  # full-size converted weights: ~0.3 GB per module
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +245,8 @@ def parity_clip(tmp_path_factory, parity):
         source = write_clip_vitb32_checkpoint(folder / "ViT-B-32.pt", seed=_seed(parity, "clip"), torchscript=True)
     clip.convert_openai(source, folder / "hf")
     source.unlink()
-    return clip.load_clip(folder / "hf")
+    yield clip.load_clip(folder / "hf")
+    shutil.rmtree(folder)  # full-size converted weights: ~0.3 GB per module
 
 
 def _assert_matches(fixture: dict, per_video: dict[str, float], aggregate: float) -> None:

@@ -131,6 +131,11 @@ def _store_entries(store: WeightStore, folder: Path, size, *, dreamsim: bool = T
     return aliases
 
 
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
 @pytest.fixture(scope="module")
 def tiny_runtime(tmp_path_factory) -> Runtime:
     root = tmp_path_factory.mktemp("tiny-weights")
@@ -210,9 +215,9 @@ def test_a_single_frame_clip_is_refused_naming_the_scorer(tiny_runtime):
     assert "needs at least 2" in str(error) and SCORER in str(error) and "one_frame" in str(error)
 
 
-def test_missing_dreamsim_weights_are_named_with_the_command(tmp_path_factory):
-    root = tmp_path_factory.mktemp("only-dino")
-    aliases = _store_entries(WeightStore(root), tmp_path_factory.mktemp("only-dino-files"), TINY, dreamsim=False)
+def test_missing_dreamsim_weights_are_named_with_the_command(tmp_path):
+    root = tmp_path / "only-dino"
+    aliases = _store_entries(WeightStore(root), _folder(tmp_path / "only-dino-files"), TINY, dreamsim=False)
     runtime = Runtime(device="cpu", dtype="fp32", weights_root=str(root), weight_aliases=aliases)
     frames = _moving()
     with ScoringSession([SCORER], runtime, workers=1) as session:
@@ -260,16 +265,16 @@ def fixture() -> dict:
 
 
 @pytest.mark.slow
-def test_parity_with_vbench(fixture, tmp_path_factory):
+def test_parity_with_vbench(fixture, tmp_path):
     from parity.clips import PARITY_CLIPS, frames_sha256, write_parity_clips
     from parity.weights_dreamsim import FULL
 
     from anibench.video import Video
 
     names = [video["name"] for video in fixture["videos"]]
-    clips = write_parity_clips(tmp_path_factory.mktemp("clips"), tuple(s for s in PARITY_CLIPS if s.name in names))
-    root = tmp_path_factory.mktemp("seeded-weights")
-    aliases = _store_entries(WeightStore(root), tmp_path_factory.mktemp("seeded-files"), FULL)
+    clips = write_parity_clips(_folder(tmp_path / "clips"), tuple(s for s in PARITY_CLIPS if s.name in names))
+    root = _folder(tmp_path / "seeded-weights")
+    aliases = _store_entries(WeightStore(root), _folder(tmp_path / "seeded-files"), FULL)
     runtime = Runtime(device="cpu", dtype="fp32", weights_root=str(root), weight_aliases=aliases, batch_size=8)
     decoded, guidance = [], []
     for video in fixture["videos"]:
