@@ -2,7 +2,8 @@
 #   make demo   set up .venv, build the smoke suite, run the baselines, score, print the table
 #   make test   set up .venv with test tools and the neural extra (CPU torch), run the test suite
 #   make bench  decode / scorer / store timings, report generation at benchmark scale, the model-ready core, VBench-I2V,
-#               AnimeReward's six heads (shared vs alone), the reward server against the in-process call
+#               AnimeReward's six heads (shared vs alone), the reward server against the in-process call,
+#               the AniSora generators (tiny pipelines: seconds per clip, peak memory)
 
 VENV   := .venv
 STAMP  := $(VENV)/.installed
@@ -28,6 +29,7 @@ bench: setup
 	$(VENV)/bin/python benchmarks/bench_vbench_i2v.py --section dimensions together
 	$(VENV)/bin/python benchmarks/bench_anime_reward.py
 	$(VENV)/bin/python benchmarks/bench_reward_service.py
+	$(VENV)/bin/python benchmarks/bench_generators.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

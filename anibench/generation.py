@@ -43,6 +43,7 @@ from anibench.registry import Registry
 from anibench.video import Video
 
 if TYPE_CHECKING:
+    from anibench.errors import MissingWeightsError
     from anibench.runtime.context import Runtime
 
 
@@ -130,6 +131,15 @@ class Generator(Configurable, ABC):
 
     def unload(self) -> None:
         """Free what :meth:`load` took (called when this generator's pass ends)."""
+
+    @classmethod
+    def weight_entries(cls) -> tuple[str, ...]:
+        """The weights manifest entries :meth:`load` reads (each entry's ``used_by`` names this generator)."""
+        return ()
+
+    def missing_weights(self, runtime: "Runtime") -> "MissingWeightsError | None":
+        """Every weight file :meth:`load` needs that is not installed, in one error (checked before a run starts)."""
+        return None
 
     # -- identity -------------------------------------------------------------------------
     def weights(self) -> dict[str, str]:

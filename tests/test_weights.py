@@ -161,8 +161,9 @@ def test_shipped_manifest_entries():
 
 
 def test_manifest_used_by_is_what_the_scorers_load():
-    """Each entry's ``used_by`` lists exactly the registered scorers whose model families load it."""
+    """Each entry's ``used_by`` lists exactly the registered scorers and generators that load it."""
     from anibench.features.base import MODEL_FAMILIES
+    from anibench.generation import GENERATORS
     from anibench.scoring import SCORERS
 
     loaded_by: dict[str, set[str]] = {}
@@ -170,11 +171,15 @@ def test_manifest_used_by_is_what_the_scorers_load():
         for family in SCORERS.get(name).families:
             for entry in MODEL_FAMILIES.get(family).weights:
                 loaded_by.setdefault(entry, set()).add(name)
+    for name in GENERATORS.names():
+        for entry in GENERATORS.get(name).weight_entries():
+            loaded_by.setdefault(entry, set()).add(name)
     entries = WeightStore(Path("/nonexistent-weights")).entries()
     assert loaded_by.keys() <= entries.keys()
     for entry in entries.values():
         assert set(entry.used_by) == loaded_by.get(entry.name, set()), entry.name
     assert loaded_by["dino_vitb16"] == {"vbench.subject_consistency", "vbench.i2v_subject", "vbench.i2v_background"}
+    assert loaded_by["wan22_i2v_a14b_diffusers"] == {"anisora-v3.2"}
 
 
 def test_shipped_converters_exist_with_the_converter_signature():

@@ -142,7 +142,12 @@ def family_weight_names(families: Iterable[str]) -> list[str]:
 
 def missing_weights(families: Iterable[str], runtime: Runtime | None = None) -> MissingWeightsError | None:
     """Every missing weight of ``families`` in one error a user would get (each file and how to provide it), or None."""
-    names = family_weight_names(families)
+    return missing_entries(family_weight_names(families), runtime)
+
+
+def missing_entries(names: Iterable[str], runtime: Runtime | None = None) -> MissingWeightsError | None:
+    """Every missing manifest entry of ``names`` in one error (each file and how to provide it), or None."""
+    names = list(names)
     if not names:
         return None
     runtime = runtime or Runtime()

@@ -77,12 +77,14 @@ def download_hub(entry: WeightEntry, folder: Path, endpoint: str | None = None) 
     if constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE"):
         raise FetchError(offline_message)
     try:
-        if entry.format == "hf-folder":  # a checkpoint folder inside the repo: every file under it
+        if entry.format == "hf-folder":  # a checkpoint folder inside the repo (file "." = the whole repo)
+            inside = entry.source.hub_file.strip("/").removeprefix(".").strip("/")
+            patterns = [f"{inside}/{p}" if inside else p for p in entry.source.include or ("*",)]
             huggingface_hub.snapshot_download(
                 entry.source.hub, revision=entry.source.revision, local_dir=folder, endpoint=endpoint,
-                allow_patterns=[f"{entry.source.hub_file.rstrip('/')}/{pattern}" for pattern in entry.source.include or ("*",)],
+                allow_patterns=patterns,
             )
-            path = folder / entry.source.hub_file
+            path = folder / inside if inside else folder
             if not path.is_dir():
                 raise errors.EntryNotFoundError(f"no folder {entry.source.hub_file!r} in {entry.source.hub}")
         else:

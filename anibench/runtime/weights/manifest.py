@@ -60,6 +60,8 @@ class WeightSource:
     include: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        if not self.url and (self.hub_file or ".").strip("/") == ".":  # a whole repository
+            return f"https://huggingface.co/{self.hub}/tree/{self.revision or 'main'}"
         where = self.url or f"https://huggingface.co/{self.hub}/resolve/{self.revision or 'main'}/{self.hub_file}"
         return f"{where} (member {self.archive_member})" if self.archive_member else where
 
