@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -145,7 +144,6 @@ class DiffusionGenerator(Generator):
         self.settings = self._resolve_settings()
         self._pipelines: list[Any] = []
         self._devices: list[Any] = []
-        self._local = threading.local()
 
     # -- settings -------------------------------------------------------------------------------
     def _resolve_settings(self) -> dict[str, Any]:
@@ -258,9 +256,7 @@ class DiffusionGenerator(Generator):
 
     def unload(self) -> None:
         self._pipelines.clear()
-        self._local = threading.local()
-        gc.collect()
-        self._empty_cache()
+        self._free_memory()
 
     def _device_list(self, runtime: "Runtime") -> list[Any]:
         if not self._params["devices"]:
@@ -345,22 +341,24 @@ class DiffusionGenerator(Generator):
         """One clip; an out-of-memory error is retried once after emptying the cache, then reported."""
         try:
             self.check(request)
-        except Exception as exc:  # noqa: BLE001 - refused cases are this slot's outcome
-            return exc
-        for attempt in (1, 2):
-            try:
-                return self._generate_on(pipeline, request)
-            except Exception as exc:  # noqa: BLE001 - one bad case must not lose the batch
-                if not is_out_of_memory(exc):
-                    return exc
-                gc.collect()
-                self._empty_cache()
-                if attempt == 2:
-                    return AnibenchError(
-                        f"out of memory generating {request.num_frames}x{request.height}x{request.width} with "
-                        f"{self.name!r} (retried once after emptying the cache): {MEMORY_ADVICE}",
-                        case_id=request.case_id)
-        raise AssertionError("unreachable")
+            return self._generate_on(pipeline, request)
+        except Exception as exc:  # noqa: BLE001 - one bad case must not lose the batch
+            if not is_out_of_memory(exc):
+                return exc
+        self._free_memory()
+        try:
+            return self._generate_on(pipeline, request)
+        except Exception as exc:  # noqa: BLE001
+            if not is_out_of_memory(exc):
+                return exc
+        self._free_memory()
+        return AnibenchError(f"out of memory generating {request.num_frames}x{request.height}x{request.width} with "
+                             f"{self.name!r} (retried once after emptying the cache): {MEMORY_ADVICE}",
+                             case_id=request.case_id)
+
+    def _free_memory(self) -> None:
+        gc.collect()
+        self._empty_cache()
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from anibench.conditions import Condition, Guidance, Placement, get_condition
 from anibench.errors import InputError, SuiteError
@@ -25,6 +25,9 @@ from anibench.generation import Generator, create_generator
 from anibench.runspec import PluginSpec, RunSpec
 from anibench.scoring import SCORERS, Scorer
 from anibench.suite import Case, Suite, case_id_problem, case_key, invalid_identity, printable
+
+if TYPE_CHECKING:
+    from anibench.runtime.context import Runtime
 
 VIDEOS_DIR = "videos"
 
@@ -40,8 +43,10 @@ class GeneratorRef:
     guide_placement: str
 
     @classmethod
-    def of(cls, spec: PluginSpec) -> "GeneratorRef":
+    def of(cls, spec: PluginSpec, runtime: "Runtime | None" = None) -> "GeneratorRef":
+        """The generator ``spec`` names; with ``runtime``, its identity uses that runtime's weights."""
         generator = create_generator(spec.name, **spec.params)  # validates the name and parameters
+        generator.runtime = runtime
         return cls.describing(spec.display_name, spec.name, generator)
 
     @classmethod
@@ -49,8 +54,10 @@ class GeneratorRef:
         params = tuple(sorted((k, json.dumps(v, sort_keys=True, default=str)) for k, v in generator.params.items()))
         return cls(label, name, params, generator.identity(), generator.guide_placement)
 
-    def create(self) -> Generator:
-        return create_generator(self.name, **{k: json.loads(v) for k, v in self.params})
+    def create(self, runtime: "Runtime | None" = None) -> Generator:
+        generator = create_generator(self.name, **{k: json.loads(v) for k, v in self.params})
+        generator.runtime = runtime
+        return generator
 
 
 @dataclass(frozen=True)
@@ -143,9 +150,9 @@ def select_cases(suite: Suite, case_ids: Iterable[str] | None, limit: int | None
     return cases[:limit] if limit else cases
 
 
-def generator_refs(spec: RunSpec) -> list[GeneratorRef]:
+def generator_refs(spec: RunSpec, runtime: "Runtime | None" = None) -> list[GeneratorRef]:
     """The run's generators, validated (unknown names and parameters fail before anything loads)."""
-    return [GeneratorRef.of(g) for g in spec.generators]
+    return [GeneratorRef.of(g, runtime) for g in spec.generators]
 
 
 def plan_run(spec: RunSpec, suite: Suite, run_dir: Path, generators: Sequence[GeneratorRef]) -> list[WorkItem]:

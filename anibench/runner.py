@@ -44,17 +44,17 @@ def run(
 ) -> dict[str, Any]:
     """Generate every (case, generator, condition, seed) clip of ``spec`` and score it."""
     run_dir = Path(run_dir).resolve()
-    generators = generator_refs(spec)  # unknown plugin names fail before the suite is loaded
     runtime = runtime or Runtime()
+    generators = generator_refs(spec, runtime)  # unknown plugin names fail before the suite is loaded
     for ref in generators:  # a generator without its weights stops the run before anything is generated
-        error = ref.create().missing_weights(runtime)
+        error = ref.create(runtime).missing_weights(runtime)
         if error is not None:
             raise error
     scorers, skipped = resolve_scorers(spec.scorers)
     suite = load_suite(spec.suite)
     items = plan_run(spec, suite, run_dir, generators)
     config = {"kind": "run", **spec.to_dict()}
-    described = {ref.label: ref.create().describe() for ref in generators}
+    described = {ref.label: ref.create(runtime).describe() for ref in generators}
     return _execute(run_dir, items, suite, scorers, skipped, config, described, workers, progress, command, runtime)
 
 

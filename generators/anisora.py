@@ -50,7 +50,7 @@ NO_TEXT = "There is no text in the video."
 WAN_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
                        "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
                        "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
-WAN_FPS = 16.0
+ANISORA_FPS = 16.0
 ANISORA_REPO = "bilibili/Index-anisora @ 171fe63"
 
 
@@ -61,50 +61,48 @@ def _snap(value: int, step: int, minimum: int) -> int:
 
 
 # -- Wan family (V2, V3, V3.1, V3.2, anymask) --------------------------------------------------------
-V3_PRESETS = {
-    "distilled-8step": Preset(
-        "distilled-8step", "V3 distilled sampling: 8 UniPC steps, shift 5, no CFG, 81 frames at 16 fps, 1280×720 area",
-        f"{ANISORA_REPO} anisoraV3/README.md (--sample_steps 8 --sample_shift 5 --sample_guide_scale 1 "
-        "--frame_num 81 --size 1280*720); suffix from anisoraV3/data/inference_any.txt",
-        {"steps": 8, "shift": 5.0, "guidance_scale": 1.0, "solver": "unipc", "num_frames": 81, "fps": WAN_FPS,
-         "max_area": 1280 * 720, "negative_prompt": WAN_NEGATIVE_PROMPT,
-         "prompt_suffix": f"aesthetic score: 5.5. motion score: 3.0. {NO_TEXT}"}),
-    "distilled-8step-360p": Preset(
-        "distilled-8step-360p", "as distilled-8step at a 640×360 area (the README's 5 s 360p clip in about 8 s)",
-        f"{ANISORA_REPO} anisoraV3/README.md (360p); the exact 360p area is not published (unverified)",
-        {"steps": 8, "shift": 5.0, "guidance_scale": 1.0, "solver": "unipc", "num_frames": 81, "fps": WAN_FPS,
-         "max_area": 640 * 360, "negative_prompt": WAN_NEGATIVE_PROMPT,
-         "prompt_suffix": f"aesthetic score: 5.5. motion score: 3.0. {NO_TEXT}"}),
-}
-V2_PRESETS = {
-    "oss-16step": Preset(
-        "oss-16step", "V2 with the 16-step OSS schedule distilled from a 96-step teacher (about 2.5x faster)",
-        f"{ANISORA_REPO} anisoraV2_gpu/wan/image2video_mdinfer_oss_stu.py; generate-pi-i2v-myinfer-oss-stu.py",
-        {"steps": 16, "schedule": "oss", "shift": 5.0, "guidance_scale": 5.0, "solver": "unipc", "num_frames": 49,
-         "fps": WAN_FPS, "max_area": 960 * 544, "negative_prompt": WAN_NEGATIVE_PROMPT,
-         "prompt_suffix": f"aesthetic score: 5.5. motion score: 1.5. {NO_TEXT}"}),
-    "unipc-40step": Preset(
-        "unipc-40step", "V2 as published: 40 UniPC steps, shift 5, guidance 5, 960×544 area",
-        f"{ANISORA_REPO} anisoraV2_gpu/generate-pi-i2v.py (--task i2v-14B --size 960*544)",
-        {"steps": 40, "shift": 5.0, "guidance_scale": 5.0, "solver": "unipc", "num_frames": 49, "fps": WAN_FPS,
-         "max_area": 960 * 544, "negative_prompt": WAN_NEGATIVE_PROMPT,
-         "prompt_suffix": f"aesthetic score: 5.5. motion score: 1.5. {NO_TEXT}"}),
-}
-ANYMASK_PRESETS = {
-    "spatial-8step": Preset(
-        "spatial-8step", "anymask, spatial masks: 8 steps, shift 5, no CFG, 65 frames (4 s windows at 16 fps)",
-        f"{ANISORA_REPO} anisora_anymask/README.md and generate-pi-i2v-any-mask1_spa.py (read_video: ss*16+1 "
-        "frames; the README's --frame_num 129 is not used by that script)",
-        {"steps": 8, "shift": 5.0, "guidance_scale": 1.0, "solver": "unipc", "num_frames": 65, "fps": WAN_FPS,
-         "max_area": 1280 * 720, "negative_prompt": WAN_NEGATIVE_PROMPT, "mask_mode": "spatial",
-         "prompt_suffix": f"aesthetic score: 5.5. motion score: 3.0. {NO_TEXT}"}),
-    "temporal-8step": Preset(
-        "temporal-8step", "anymask, temporal script: as spatial-8step, every 8th frame kept, bicubic mask",
-        f"{ANISORA_REPO} anisora_anymask/wan/image2video_any_mask1.py",
-        {"steps": 8, "shift": 5.0, "guidance_scale": 1.0, "solver": "unipc", "num_frames": 65, "fps": WAN_FPS,
-         "max_area": 1280 * 720, "negative_prompt": WAN_NEGATIVE_PROMPT, "mask_mode": "temporal",
-         "prompt_suffix": f"aesthetic score: 5.5. motion score: 3.0. {NO_TEXT}"}),
-}
+V3_SUFFIX = f"aesthetic score: 5.5. motion score: 3.0. {NO_TEXT}"
+V2_SUFFIX = f"aesthetic score: 5.5. motion score: 1.5. {NO_TEXT}"
+
+
+def _wan_preset(name: str, description: str, source: str, **settings: Any) -> Preset:
+    """A Wan-family preset: V3's distilled settings (8 UniPC steps, shift 5, no CFG, 81 frames at 16 fps, a
+    1280×720 area, Wan's negative prompt, V3's suffix) with ``settings`` changed."""
+    published = {"steps": 8, "shift": 5.0, "guidance_scale": 1.0, "solver": "unipc", "num_frames": 81,
+                 "fps": ANISORA_FPS, "max_area": 1280 * 720, "negative_prompt": WAN_NEGATIVE_PROMPT,
+                 "prompt_suffix": V3_SUFFIX}
+    return Preset(name, description, f"{ANISORA_REPO} {source}", {**published, **settings})
+
+
+def _by_name(*presets: Preset) -> dict[str, Preset]:
+    return {preset.name: preset for preset in presets}
+
+
+V3_PRESETS = _by_name(
+    _wan_preset("distilled-8step", "V3 distilled sampling: 8 UniPC steps, shift 5, no CFG, 81 frames at 16 fps, "
+                "1280×720 area", "anisoraV3/README.md (--sample_steps 8 --sample_shift 5 --sample_guide_scale 1 "
+                "--frame_num 81 --size 1280*720); suffix from anisoraV3/data/inference_any.txt"),
+    _wan_preset("distilled-8step-360p", "as distilled-8step at a 640×360 area (the README's 5 s 360p clip in "
+                "about 8 s)", "anisoraV3/README.md (360p); the exact 360p area is not published (unverified)",
+                max_area=640 * 360),
+)
+V2_PRESETS = _by_name(
+    _wan_preset("oss-16step", "V2 with the 16-step OSS schedule distilled from a 96-step teacher (about 2.5x "
+                "faster)", "anisoraV2_gpu/wan/image2video_mdinfer_oss_stu.py; generate-pi-i2v-myinfer-oss-stu.py",
+                steps=16, schedule="oss", guidance_scale=5.0, num_frames=49, max_area=960 * 544,
+                prompt_suffix=V2_SUFFIX),
+    _wan_preset("unipc-40step", "V2 as published: 40 UniPC steps, shift 5, guidance 5, 960×544 area",
+                "anisoraV2_gpu/generate-pi-i2v.py (--task i2v-14B --size 960*544)", steps=40, guidance_scale=5.0,
+                num_frames=49, max_area=960 * 544, prompt_suffix=V2_SUFFIX),
+)
+ANYMASK_PRESETS = _by_name(
+    _wan_preset("spatial-8step", "anymask, spatial masks: 8 steps, shift 5, no CFG, 65 frames (4 s windows at "
+                "16 fps)", "anisora_anymask/README.md and generate-pi-i2v-any-mask1_spa.py (read_video: ss*16+1 "
+                "frames; the README's --frame_num 129 is not used by that script)", num_frames=65,
+                mask_mode="spatial"),
+    _wan_preset("temporal-8step", "anymask, temporal script: as spatial-8step, every 8th frame kept, bicubic mask",
+                "anisora_anymask/wan/image2video_any_mask1.py", num_frames=65, mask_mode="temporal"),
+)
 ANY_KEYFRAMES = ConditionSupport(any_positions=True)
 
 
@@ -248,18 +246,15 @@ class AniSoraAnymask(_AniSoraWan):
 
 
 # -- CogVideoX family (V1) -----------------------------------------------------------------------------
-V1_PRESETS = {
-    "sat-50step": Preset(
-        "sat-50step", "V1 as published: 50 steps, dynamic CFG 6, 49 frames at 16 fps, 720×1280 (landscape)",
-        f"{ANISORA_REPO} anisoraV1_infer (configs, fastercache_sample_cogvideox_sp.py, demo.py motion 0.7)",
-        {"steps": 50, "guidance_scale": 6.0, "dynamic_cfg": True, "num_frames": 49, "fps": WAN_FPS, "height": 720,
-         "width": 1280, "prompt_suffix": "aesthetic score: 5.5. motion score: 0.7."}),
-    "sat-50step-640x1088": Preset(
-        "sat-50step-640x1088", "as sat-50step at 640×1088, the size published for 24 GB cards (4×4090, offload)",
-        f"{ANISORA_REPO} anisoraV1_infer/README.md",
-        {"steps": 50, "guidance_scale": 6.0, "dynamic_cfg": True, "num_frames": 49, "fps": WAN_FPS, "height": 640,
-         "width": 1088, "prompt_suffix": "aesthetic score: 5.5. motion score: 0.7."}),
-}
+V1_SETTINGS = {"steps": 50, "guidance_scale": 6.0, "dynamic_cfg": True, "num_frames": 49, "fps": ANISORA_FPS,
+               "prompt_suffix": "aesthetic score: 5.5. motion score: 0.7."}
+V1_PRESETS = _by_name(
+    Preset("sat-50step", "V1 as published: 50 steps, dynamic CFG 6, 49 frames at 16 fps, 720×1280 (landscape)",
+           f"{ANISORA_REPO} anisoraV1_infer (configs, fastercache_sample_cogvideox_sp.py, demo.py motion 0.7)",
+           {**V1_SETTINGS, "height": 720, "width": 1280}),
+    Preset("sat-50step-640x1088", "as sat-50step at 640×1088, the size published for 24 GB cards (4×4090, offload)",
+           f"{ANISORA_REPO} anisoraV1_infer/README.md", {**V1_SETTINGS, "height": 640, "width": 1088}),
+)
 
 
 class AniSoraV1(DiffusionGenerator):
