@@ -162,3 +162,20 @@ def test_missing_weights_are_named_before_anything_is_generated(tmp_path, monkey
 
 def test_plugins_are_registered_through_the_entry_point_group():
     assert set(ALL) <= set(GENERATORS.names())
+
+
+def test_generators_show_prints_presets_settings_and_weight_status():
+    import yaml
+    from typer.testing import CliRunner
+
+    from anibench.cli.app import app
+
+    shown = CliRunner().invoke(app, ["generators", "show", "anisora-v3.2:preset=distilled-8step-360p,steps=4"])
+    assert shown.exit_code == 0, shown.output
+    described = yaml.safe_load(shown.output)
+    assert described["settings"]["steps"] == 4 and described["settings"]["max_area"] == 640 * 360
+    assert set(described["presets"]) == {"distilled-8step", "distilled-8step-360p"}
+    assert set(described["weights"]) == {"wan22_i2v_a14b_diffusers", "anisora_v3_2_high_noise_dit",
+                                         "anisora_v3_2_low_noise_dit"}
+    refused = CliRunner().invoke(app, ["generators", "show", "anisora-v3:preset=fast"])
+    assert refused.exit_code == 2 and "no preset 'fast'" in refused.output

@@ -165,6 +165,21 @@ def generators_list() -> None:
     console.print(table)
 
 
+@generators_app.command("show")
+def generators_show(spec: str = typer.Argument(..., help="name or name:key=value,... (as --generator)")) -> None:
+    """A generator's parameters, resolved settings, presets, conditions and weights, as a run records them."""
+    from anibench.generation import create_generator
+    from anibench.runspec import PluginSpec
+
+    plugin = PluginSpec.parse(spec)
+    generator = create_generator(plugin.name, **plugin.params)
+    described = generator.describe()
+    presets = getattr(generator, "presets", {})
+    if presets:
+        described["presets"] = {name: preset.description for name, preset in presets.items()}
+    console.print(escape(yaml.safe_dump(described, sort_keys=False, allow_unicode=True, width=110)), end="")
+
+
 @scorers_app.command("list")
 def scorers_list() -> None:
     """Registered scorers with their range, direction, inputs and sampling."""
