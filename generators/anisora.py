@@ -188,6 +188,13 @@ class AniSoraV2(_AniSoraWan):
     default_preset = "oss-16step"
     support = ConditionSupport(position_sets=((0.0,),))
 
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        oss_steps = self.preset.settings["steps"]
+        if self.settings.get("schedule") == "oss" and self.settings["steps"] != oss_steps:
+            raise InputError(f"generator {self.name!r}: the OSS schedule has {oss_steps} fixed steps; "
+                             f"use preset=unipc-40step to choose the step count")
+
 
 class AniSoraV3(_AniSoraWan):
     """AniSora V3: keyframes at any positions, snapped to multiples of 8 (anisoraV3/wan/image2video_any.py)."""

@@ -59,6 +59,9 @@ def test_settings_are_overridable_and_recorded_and_unknown_presets_refused():
         create_generator("anisora-v3", offload="disk")
     with pytest.raises(InputError, match="no parameter"):
         create_generator("anisora-v3", stepz=3)
+    with pytest.raises(InputError, match="OSS schedule has 16 fixed steps"):
+        create_generator("anisora-v2", steps=8)
+    assert create_generator("anisora-v2", preset="unipc-40step", steps=8).settings["steps"] == 8
 
 
 def test_execution_options_do_not_change_a_clips_identity():

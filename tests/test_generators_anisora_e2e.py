@@ -31,7 +31,7 @@ from parity.weights_anisora import aliases_text, install_tiny
 SMOKE = {"name": "smoke", "per_action": 1}
 CASE = "2d_idle_aki"  # a character action: it has a motion mask
 WAN_TINY = "num_frames=17,max_area=4096,steps=2"
-GENERATORS = [f"anisora-v1:num_frames=9,height=32,width=32,steps=2", f"anisora-v2:{WAN_TINY}",
+GENERATORS = ["anisora-v1:num_frames=9,height=32,width=32,steps=2", "anisora-v2:num_frames=17,max_area=4096",
               f"anisora-v3:{WAN_TINY}", f"anisora-v3.2:{WAN_TINY}", f"anisora-anymask:{WAN_TINY}"]
 CONDITIONS = ["i2v", "first-last", "first-mid-last", "keyframes@0,0.5,1", "motion-mask"]
 SUPPORTED = {
