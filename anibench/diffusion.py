@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+from abc import abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -215,9 +216,9 @@ class DiffusionGenerator(Generator):
         return missing_entries(self.weight_entries(), runtime)
 
     # -- placement --------------------------------------------------------------------------------
+    @abstractmethod
     def output_shape(self, guidance: Guidance) -> tuple[int, int, int]:
         """(num_frames, height, width) this model produces for ``guidance`` under the settings."""
-        raise NotImplementedError
 
     def place(self, guidance: Guidance) -> Guidance:
         """The guides fitted to the model's output shape and placed by its rule."""
@@ -231,13 +232,13 @@ class DiffusionGenerator(Generator):
             raise NotApplicable(refusal)
 
     # -- lifecycle --------------------------------------------------------------------------------
+    @abstractmethod
     def build_pipeline(self, runtime: "Runtime", dtype: Any) -> Any:
         """The diffusers pipeline, on CPU in ``dtype`` (the base class moves or offloads it)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def call_pipeline(self, pipeline: Any, request: GenerationRequest, generator: Any) -> np.ndarray:
         """One clip as (F, H, W, 3) floats in [0, 1]."""
-        raise NotImplementedError
 
     def load(self, runtime: "Runtime") -> None:
         super().load(runtime)

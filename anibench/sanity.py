@@ -250,6 +250,15 @@ PERTURBATIONS: dict[str, Perturbation] = {
 DIRECTIONAL = (Expect.UP, Expect.DOWN)
 
 
+def no_claim_but(claims: dict[str, Expect]) -> dict[str, Expect]:
+    """``claims``, and no claim for every other perturbation of the battery.
+
+    For model-based scorers whose reaction to the frame-order and appearance perturbations depends on the
+    network and the content; the caller states why in a comment and lists every input perturbation itself.
+    """
+    return {**{name: Expect.NO_CLAIM for name in PERTURBATIONS}, **claims}
+
+
 def required_informative(cases: int, minimum: int = MIN_INFORMATIVE_CASES) -> int:
     """Informative cases a check needs to pass or fail: ``max(minimum, ceil(0.25 * cases))``."""
     return max(minimum, math.ceil(MIN_INFORMATIVE_SHARE * cases))

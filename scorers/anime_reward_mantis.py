@@ -35,6 +35,7 @@ from typing import ClassVar
 from anibench.errors import AnibenchError
 from anibench.features import FeatureSpec
 from anibench.features.anime_reward_inputs import MIN_FRAMES, REFERENCE, SAMPLING, clamp_unit
+from anibench.sanity import no_claim_but
 from anibench.scoring import Expect, Input, Scorer, ScoreInput, ScoreResult
 
 # Declared for the published weights, which were trained on human 1-5 ratings of AI-generated videos; how a
@@ -42,27 +43,11 @@ from anibench.scoring import Expect, Input, Scorer, ScoreInput, ScoreResult
 # claimed for the frame perturbations (the tests run the battery as a plumbing check on random weights).
 # Guides and masks are never read: NONE. The prompt is read (the case prompt is part of the text the head
 # sees), but nothing says a mismatched prompt should lower a smoothness or appeal rating: NO_CLAIM.
-_EXPECTATIONS = {
+_EXPECTATIONS = no_claim_but({
     "swap_prompt": Expect.NO_CLAIM,
     "swap_guide": Expect.NONE,
     "invert_mask": Expect.NONE,
-    "freeze": Expect.NO_CLAIM,
-    "shuffle": Expect.NO_CLAIM,
-    "reverse": Expect.NO_CLAIM,
-    "splice": Expect.NO_CLAIM,
-    "hold_twos": Expect.NO_CLAIM,
-    "stutter": Expect.NO_CLAIM,
-    "speed_up": Expect.NO_CLAIM,
-    "low_fps": Expect.NO_CLAIM,
-    "channel_swap": Expect.NO_CLAIM,
-    "blur": Expect.NO_CLAIM,
-    "letterbox": Expect.NO_CLAIM,
-    "downscale": Expect.NO_CLAIM,
-    "reencode": Expect.NO_CLAIM,
-    "shake": Expect.NO_CLAIM,
-    "jitter": Expect.NO_CLAIM,
-    "flicker": Expect.NO_CLAIM,
-}
+})
 
 
 class _MantisHeadScorer(Scorer):
